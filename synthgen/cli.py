@@ -1,0 +1,38 @@
+"""The ``synthgen`` command line.
+
+    synthgen profile NAME     make NAME (smoke, default, paper) the active params.yaml
+    synthgen check-params     validate params.yaml; exit 2 with one line if it is invalid
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from synthgen.params import ParamsError, load_params
+from synthgen.paths import repo_root
+from synthgen.profiles import available_profiles, use_profile
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="synthgen", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("profile", help="make a profile the active params.yaml")
+    p.add_argument("name", help="smoke, default or paper")
+    sub.add_parser("check-params", help="validate params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        root = repo_root()
+        if args.command == "profile":
+            print(use_profile(root, args.name))
+        elif args.command == "check-params":
+            load_params(root / "params.yaml")
+            print(f"params.yaml is valid (profiles available: {', '.join(available_profiles(root))})")
+    except (ParamsError, FileNotFoundError) as err:
+        print(f"synthgen: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Run a numbered notebook as a pipeline stage: ``python -m synthgen.notebook 02_enumeration``.
+
+What a stage does, in order:
+
+1. validate ``params.yaml`` (and any ``--set`` overrides): a bad value stops here with one
+   line naming the key, before any work and before any file is written;
+2. execute ``notebooks/NAME.ipynb`` with papermill, with ``notebooks/`` as working
+   directory (as in JupyterLab), streaming the notebook's output (progress bars) here;
+3. move the executed copy to ``reports/notebooks/NAME.ipynb`` atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+import yaml
+
+from synthgen.params import ParamsError, load_params
+from synthgen.paths import repo_root
+
+
+def _parse_set(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ParamsError(f"--set {item}: expected key=value")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def run(name: str, overrides: dict | None = None, kernel: str | None = None) -> None:
+    root = repo_root()
+    overrides = overrides or {}
+    load_params(root / "params.yaml", overrides)  # fail fast, in one line
+    source = root / "notebooks" / f"{name}.ipynb"
+    if not source.is_file():
+        raise FileNotFoundError(f"no notebook {source.relative_to(root)}")
+    target = root / "reports" / "notebooks" / f"{name}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    import papermill
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=target.parent)
+    os.close(fd)
+    try:
+        papermill.execute_notebook(
+            str(source),
+            tmp,
+            parameters={"params_path": str(root / "params.yaml"), "overrides": overrides},
+            cwd=str(root / "notebooks"),
+            kernel_name=kernel,
+            log_output=True,
+            progress_bar=False,
+        )
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m synthgen.notebook", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="notebook name without .ipynb, e.g. 02_enumeration")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    parser.add_argument("--kernel", default=None, help="Jupyter kernel (default: the notebook's, 'synthgen')")
+    args = parser.parse_args(argv)
+    try:
+        run(args.name, _parse_set(args.set), args.kernel)
+    except (ParamsError, FileNotFoundError) as err:
+        print(f"synthgen: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

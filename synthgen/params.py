@@ -1,0 +1,248 @@
+"""The study's knobs: the schema of ``params.yaml`` and its loader.
+
+Every stage calls :func:`load_params` first.  An invalid file stops with one line that
+names the key, the bad value and what is allowed, before any work is done and before any
+file is written.  The schema is a tree of pydantic models with ``extra="forbid"`` and
+strict types, so a typo in a key or ``max_size: "7"`` is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+UNARY_OPERATORS = ("neg", "abs")
+BINARY_OPERATORS = ("add", "sub", "mul", "div", "mod", "min", "max")
+MAX_GRID_POINTS = 4096
+# A product of two values within the bound must fit in int64, so that no value is ever
+# silently wrapped before it is compared with the bound: (2**31 - 1)**2 < 2**63.
+MAX_VALUE_BOUND = 2**31 - 1
+MAX_SIZE_LIMIT = 9
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ParamsError(ValueError):
+    """An invalid params file; ``str(err)`` is the one-line message for the user."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Grid(_Section):
+    """The input grid: every variable ranges over the integers ``low..high``."""
+
+    low: int = Field(description="smallest input value")
+    high: int = Field(description="largest input value")
+
+    @model_validator(mode="after")
+    def _not_inverted(self) -> "Grid":
+        if self.low > self.high:
+            raise ValueError(f"empty or inverted grid: low ({self.low}) must be <= high ({self.high})")
+        return self
+
+
+class GrammarParams(_Section):
+    """The arithmetic DSL (STUDY.md section 1)."""
+
+    variables: list[str]
+    constants: list[int]
+    unary: list[str]
+    binary: list[str]
+    max_size: int
+    grid: Grid
+    value_bound: int
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, v: list[str]) -> list[str]:
+        if not 1 <= len(v) <= 3:
+            raise ValueError("must list 1 to 3 variable names")
+        for name in v:
+            if not _IDENTIFIER.match(name) or name in UNARY_OPERATORS + BINARY_OPERATORS:
+                raise ValueError(
+                    f"{name!r} is not allowed: a variable is a lower-case identifier that is not an operator name"
+                )
+        if len(set(v)) != len(v):
+            raise ValueError("variable names must be distinct")
+        return v
+
+    @field_validator("constants")
+    @classmethod
+    def _constants(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("constants must be distinct")
+        return v
+
+    @field_validator("unary")
+    @classmethod
+    def _unary(cls, v: list[str]) -> list[str]:
+        return _operator_subset(v, UNARY_OPERATORS)
+
+    @field_validator("binary")
+    @classmethod
+    def _binary(cls, v: list[str]) -> list[str]:
+        return _operator_subset(v, BINARY_OPERATORS)
+
+    @field_validator("max_size")
+    @classmethod
+    def _max_size(cls, v: int) -> int:
+        if not 1 <= v <= MAX_SIZE_LIMIT:
+            raise ValueError(f"must be an integer from 1 to {MAX_SIZE_LIMIT}")
+        return v
+
+    @field_validator("value_bound")
+    @classmethod
+    def _value_bound(cls, v: int) -> int:
+        if not 1 <= v <= MAX_VALUE_BOUND:
+            raise ValueError(f"must be an integer from 1 to {MAX_VALUE_BOUND} (2**31 - 1)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GrammarParams":
+        points = (self.grid.high - self.grid.low + 1) ** len(self.variables)
+        if points > MAX_GRID_POINTS:
+            raise ValueError(
+                f"grid has {points} points over {len(self.variables)} variables; at most {MAX_GRID_POINTS} allowed"
+            )
+        worst = max(abs(self.grid.low), abs(self.grid.high), *(abs(c) for c in self.constants))
+        if worst > self.value_bound:
+            raise ValueError(f"value_bound ({self.value_bound}) must cover every grid value and constant ({worst})")
+        return self
+
+    @property
+    def n_points(self) -> int:
+        return (self.grid.high - self.grid.low + 1) ** len(self.variables)
+
+
+def _operator_subset(v: list[str], allowed: tuple[str, ...]) -> list[str]:
+    for op in v:
+        if op not in allowed:
+            raise ValueError(f"unknown operator {op!r}; the DSL has {', '.join(allowed)}")
+    if len(set(v)) != len(v):
+        raise ValueError("operators must be distinct")
+    return v
+
+
+class EnumerationParams(_Section):
+    """How the universe is stored (STUDY.md section 2)."""
+
+    compression: str = Field(description="Parquet codec")
+    row_group_size: int
+
+    @field_validator("compression")
+    @classmethod
+    def _codec(cls, v: str) -> str:
+        allowed = ("zstd", "snappy", "gzip", "none")
+        if v not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return v
+
+    @field_validator("row_group_size")
+    @classmethod
+    def _row_group(cls, v: int) -> int:
+        if v < 1024:
+            raise ValueError("must be an integer >= 1024")
+        return v
+
+
+class Params(_Section):
+    """The whole of ``params.yaml``."""
+
+    seed: int
+    grammar: GrammarParams
+    enumeration: EnumerationParams
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if not 0 <= v < 2**32:
+            raise ValueError("must be an integer from 0 to 2**32 - 1")
+        return v
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(Params, first["loc"][:-1])
+        allowed = ", ".join(parent.model_fields) if parent else "see params.yaml"
+        msg = f"{loc}: unknown key; allowed keys here: {allowed}"
+    elif kind == "missing":
+        msg = f"{loc}: missing key"
+    else:
+        text = first["msg"].removeprefix("Value error, ")
+        msg = f"{loc} = {first.get('input')!r}: {text}"
+    more = len(err.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {msg}{suffix}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return None
+        model = field.annotation
+    return model
+
+
+def validate_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-parsed mapping; raise :class:`ParamsError` with one line."""
+    if not isinstance(raw, Mapping):
+        raise ParamsError(f"{source}: must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(dict(raw))
+    except ValidationError as err:
+        raise ParamsError(_format_error(source, err)) from None
+
+
+def apply_overrides(raw: dict, overrides: Mapping[str, Any]) -> dict:
+    """Return a copy of ``raw`` with dotted keys (``"grammar.max_size"``) replaced."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ParamsError(f"override {dotted}: no section {part!r} in params")
+            node = node[part]
+        if leaf not in node:
+            raise ParamsError(f"override {dotted}: unknown key {leaf!r}")
+        node[leaf] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ParamsError(f"{path}: cannot read params file ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+
+
+def load_params(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Params:
+    """Read, override and validate ``params.yaml`` (the repository's, by default)."""
+    if path is None:
+        from synthgen.paths import repo_root
+
+        path = repo_root() / "params.yaml"
+    raw = read_yaml(path)
+    if overrides:
+        if not isinstance(raw, dict):
+            raise ParamsError(f"{path}: must be a mapping of sections")
+        raw = apply_overrides(raw, overrides)
+    return validate_params(raw, source=Path(path).name)

@@ -1,0 +1,38 @@
+"""Where things live in the repository, found from any working directory.
+
+Notebooks run with their own folder as working directory in JupyterLab and with the
+repository root under papermill; both resolve paths through :func:`repo_root`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def repo_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``dvc.yaml``."""
+    env = os.environ.get("SYNTHGEN_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file() and (folder / "params.yaml").is_file():
+            return folder
+    raise FileNotFoundError(f"no synthgen repository (dvc.yaml + params.yaml) at or above {here}")
+
+
+def artifacts_dir(name: str, root: Path | None = None) -> Path:
+    return (root or repo_root()) / "artifacts" / name
+
+
+def figures_dir(stage: str, root: Path | None = None) -> Path:
+    path = (root or repo_root()) / "reports" / "figures" / stage
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def metrics_path(name: str, root: Path | None = None) -> Path:
+    path = (root or repo_root()) / "reports" / "metrics" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
