@@ -13,7 +13,9 @@ that does not pass found another function that fits the examples).
   and by group (program size, bins of an OOD distance or any per-task covariate);
 - :func:`consistent_classes`, :func:`ambiguity_ceiling`: how many semantic classes of
   the universe fit each task's examples.  When several do, the examples do not pin
-  the target down and no synthesizer can be sure to pass.
+  the target down and no synthesizer can be sure to pass;
+- :func:`evaluate`: all of it for a trained model on a list of test programs, the
+  one call a stage makes.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from synthgen.decoding import Candidates
+from synthgen.decoding import Candidates, synthesize
 from synthgen.grammar import Grammar, Program
-from synthgen.tasks import Tasks, random_keys
+from synthgen.model import Synthesizer
+from synthgen.params import Params
+from synthgen.tasks import Tasks, make_tasks, random_keys
 from synthgen.universe import Universe
 
 
@@ -201,3 +205,26 @@ def ambiguity_ceiling(universe: Universe, tasks: Tasks) -> dict[str, float]:
         "uniform_guess": float((1.0 / m).mean()),
         "mean_consistent_classes": float(m.mean()),
     }
+
+
+def evaluate(universe: Universe, model: Synthesizer, test_ids, params: Params, seed: int | None = None) -> pd.DataFrame:
+    """One row per test program: the tasks (purpose "test"), greedy decoding (``valid``,
+    ``consistent``, ``pass@1``), ``params.evaluation.n_samples`` samples at
+    ``params.decoding.temperature`` (``sample_valid``, ``sample_consistent`` shares and
+    ``pass@k`` for each k > 1) and ``consistent_classes``.  Summarise it with
+    :func:`summarize` and :func:`breakdown` (e.g. by OOD distance)."""
+    seed = params.seed if seed is None else seed
+    g, ev, dec = universe.grammar, params.evaluation, params.decoding
+    tasks = make_tasks(universe, test_ids, params.tasks.n_examples, "test", seed)
+    greedy = score_candidates(universe, tasks, synthesize(model, g, tasks, "greedy", constrained=dec.constrained))
+    table = task_table(universe, tasks, greedy, ks=[1])
+    samples = synthesize(
+        model, g, tasks, "sample", constrained=dec.constrained, n=ev.n_samples, temperature=dec.temperature, seed=seed
+    )
+    sampled = task_table(universe, tasks, score_candidates(universe, tasks, samples), ks=[k for k in ev.k if k > 1])
+    table["sample_valid"], table["sample_consistent"] = sampled["valid"], sampled["consistent"]
+    for k in ev.k:
+        if k > 1:
+            table[f"pass@{k}"] = sampled[f"pass@{k}"]
+    table["consistent_classes"] = consistent_classes(universe, tasks)
+    return table

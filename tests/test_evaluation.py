@@ -121,3 +121,19 @@ def test_summary_and_breakdowns():
     assert by_bins["n"].tolist() == [2, 3]
     with pytest.raises(ValueError, match="covariate"):
         breakdown(table, distance[:3], ["pass@1"], 100, 0.9, 0)
+
+
+def test_evaluate_gives_one_row_per_test_program(universe, valid_ids, params):
+    import torch
+
+    from synthgen.model import ModelConfig, Synthesizer
+    from synthgen.evaluation import evaluate
+
+    torch.manual_seed(0)
+    model = Synthesizer(ModelConfig.from_params(params.model, universe.grammar))
+    ids = valid_ids[::3000]
+    table = evaluate(universe, model, ids, params)
+    assert table["program_id"].tolist() == ids.tolist()
+    expected = {"valid", "consistent", "pass@1", "sample_valid", "sample_consistent", "consistent_classes"}
+    assert expected | {f"pass@{k}" for k in params.evaluation.k} <= set(table.columns)
+    assert table["valid"].eq(1.0).all() and (table["consistent_classes"] >= 1).all()
