@@ -88,13 +88,8 @@ def make_tasks(
     """The tasks of ``program_ids``: deterministic per (purpose, seed, draw, program id).
 
     Programs out of bound have no outputs and so no task: asking for one is an error."""
-    ids = np.asarray(program_ids, dtype=np.int64).reshape(-1)
-    if len(ids) and (ids.min() < 0 or ids.max() >= len(universe)):
-        raise ValueError(f"program ids must be in 0..{len(universe) - 1}")
+    ids = check_program_ids(universe, program_ids)
     classes = universe.semantic_class[ids]
-    if (classes < 0).any():
-        bad = ids[classes < 0][:5].tolist()
-        raise ValueError(f"{int((classes < 0).sum())} program(s) are out of bound and have no task, e.g. ids {bad}")
     grid = universe.grammar.grid
     points = example_points(len(grid), n_examples, ids, purpose, seed, draw)
     return Tasks(
@@ -103,3 +98,15 @@ def make_tasks(
         inputs=grid[points],
         outputs=universe.class_outputs[classes[:, None], points],
     )
+
+
+def check_program_ids(universe: Universe, program_ids) -> np.ndarray:
+    """``program_ids`` as int64, after checking that each is a program of the universe
+    with a task: out-of-bound programs have no outputs."""
+    ids = np.asarray(program_ids, dtype=np.int64).reshape(-1)
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(universe)):
+        raise ValueError(f"program ids must be in 0..{len(universe) - 1}")
+    bad = universe.semantic_class[ids] < 0
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} program(s) are out of bound and have no task, e.g. ids {ids[bad][:5].tolist()}")
+    return ids

@@ -43,7 +43,7 @@ from tqdm import tqdm
 from synthgen.atomic import atomic_path, write_text
 from synthgen.params import Params
 from synthgen.model import ModelConfig, Synthesizer, count_parameters, training_flops_per_task
-from synthgen.tasks import make_tasks, random_keys
+from synthgen.tasks import check_program_ids, make_tasks, random_keys
 from synthgen.tokenizer import PAD, ExampleTokenizer, ProgramTokenizer
 from synthgen.universe import Universe
 
@@ -71,10 +71,9 @@ class Batches:
 
     def __init__(self, universe: Universe, train_ids, n_examples: int, batch_size: int, seed: int) -> None:
         self.universe, self.n_examples, self.batch_size, self.seed = universe, n_examples, batch_size, seed
-        self.train_ids = np.asarray(train_ids, dtype=np.int64)
+        self.train_ids = check_program_ids(universe, train_ids)  # fail now, not at some later step
         if not len(self.train_ids):
             raise ValueError("no training programs")
-        make_tasks(universe, self.train_ids, 1, "check", seed)  # fail now on ids without tasks
         self.examples = ExampleTokenizer.for_grammar(universe.grammar)
         self.programs = ProgramTokenizer.for_grammar(universe.grammar)
         self._orders: dict[int, np.ndarray] = {}
