@@ -38,15 +38,16 @@ METHODS = ("greedy", "sample", "beam")
 class GrammarConstraint:
     """Which next tokens keep a partial prefix program completable within ``max_size``."""
 
-    def __init__(self, tokenizer: ProgramTokenizer, grammar: Grammar) -> None:
+    def __init__(self, tokenizer: ProgramTokenizer, grammar: Grammar, device: torch.device | str = "cpu") -> None:
         arity = torch.full((tokenizer.vocab_size,), -1, dtype=torch.long)  # -1: not a symbol
         for i, s in enumerate(tokenizer.symbols):
             arity[N_SPECIAL + i] = grammar.arity(s)
-        self.arity, self.max_size = arity, grammar.max_size
+        self.arity, self.max_size = arity.to(device), grammar.max_size
 
     def start(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(open operands, symbols written) of ``n`` empty programs."""
-        return torch.ones(n, dtype=torch.long), torch.zeros(n, dtype=torch.long)
+        device = self.arity.device
+        return torch.ones(n, dtype=torch.long, device=device), torch.zeros(n, dtype=torch.long, device=device)
 
     def allowed(self, open_: torch.Tensor, written: torch.Tensor) -> torch.Tensor:
         """(n, vocab) bool: a symbol of arity a fits if, after it, each of the
@@ -81,8 +82,9 @@ class _Decoder:
 
     def __init__(self, model: Synthesizer, grammar: Grammar, constrained: bool) -> None:
         self.model = model
+        self.device = next(model.parameters()).device
         self.tokenizer = ProgramTokenizer.for_grammar(grammar)
-        self.constraint = GrammarConstraint(self.tokenizer, grammar) if constrained else None
+        self.constraint = GrammarConstraint(self.tokenizer, grammar, self.device) if constrained else None
         self.steps = self.tokenizer.max_length - 1  # positions after BOS
 
     def log_probs(self, memory: torch.Tensor, prefix: torch.Tensor, state, done: torch.Tensor) -> torch.Tensor:
@@ -96,9 +98,9 @@ class _Decoder:
         return torch.where(done[:, None], finished, logp)
 
     def start(self, n: int):
-        prefix = torch.full((n, 1), BOS, dtype=torch.long)
+        prefix = torch.full((n, 1), BOS, dtype=torch.long, device=self.device)
         state = self.constraint.start(n) if self.constraint is not None else None
-        return prefix, state, torch.zeros(n, dtype=torch.bool)
+        return prefix, state, torch.zeros(n, dtype=torch.bool, device=self.device)
 
     def advance(self, prefix, state, done, token):
         if self.constraint is not None:
@@ -112,7 +114,7 @@ def greedy(model: Synthesizer, grammar: Grammar, examples: torch.Tensor, constra
     dec = _Decoder(model, grammar, constrained)
     memory = model.encode(examples)
     prefix, state, done = dec.start(len(examples))
-    total = torch.zeros(len(examples))
+    total = torch.zeros(len(examples), device=dec.device)
     for _ in range(dec.steps):
         logp = dec.log_probs(memory, prefix, state, done)
         token = logp.argmax(-1)
@@ -140,14 +142,14 @@ def sample(
     B = len(examples)
     memory = model.encode(examples).repeat_interleave(n, dim=0)
     prefix, state, done = dec.start(B * n)
-    total = torch.zeros(B * n)
+    total = torch.zeros(B * n, device=dec.device)
     keys = np.repeat(np.asarray(task_keys, dtype=np.int64), n)[:, None]
     index = np.tile(np.arange(n), B)[:, None]
     vocab = np.arange(dec.tokenizer.vocab_size)[None, :]
     for step in range(dec.steps):
         logp = dec.log_probs(memory, prefix, state, done)
         u = (random_keys("sample", seed, keys, index, step, vocab) >> np.uint64(11)).astype(np.float64)
-        gumbel = -torch.log(-torch.log(torch.from_numpy((u + 0.5) / 2.0**53)))
+        gumbel = -torch.log(-torch.log(torch.from_numpy((u + 0.5) / 2.0**53))).to(dec.device)
         token = (logp.double() / temperature + gumbel).argmax(-1)  # -inf stays -inf: masked tokens never win
         total += logp.gather(1, token[:, None])[:, 0]
         prefix, state, done = dec.advance(prefix, state, done, token)
@@ -167,13 +169,13 @@ def beam_search(
     B, V = len(examples), dec.tokenizer.vocab_size
     memory = model.encode(examples).repeat_interleave(beam_size, dim=0)
     prefix, state, done = dec.start(B * beam_size)
-    score = torch.full((B, beam_size), float("-inf"))
+    score = torch.full((B, beam_size), float("-inf"), device=dec.device)
     score[:, 0] = 0.0  # one live beam to start with: the others are copies of it
     for _ in range(dec.steps):
         logp = dec.log_probs(memory, prefix, state, done).view(B, beam_size, V)
         total = (score[:, :, None] + logp).view(B, beam_size * V)
         score, flat = total.topk(beam_size, dim=1)
-        parent = (flat // V + torch.arange(B)[:, None] * beam_size).view(-1)
+        parent = (flat // V + torch.arange(B, device=dec.device)[:, None] * beam_size).view(-1)
         token = (flat % V).view(-1)
         if state is not None:
             state = tuple(s[parent] for s in state)
@@ -201,7 +203,8 @@ def synthesize(
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     model.eval()
-    examples_all = torch.from_numpy(ExampleTokenizer.for_grammar(grammar).encode_tasks(tasks))
+    device = next(model.parameters()).device
+    examples_all = torch.from_numpy(ExampleTokenizer.for_grammar(grammar).encode_tasks(tasks)).to(device)
     tokenizer = ProgramTokenizer.for_grammar(grammar)
     tokens, logprob = [], []
     for i in range(0, len(tasks), batch_size):
@@ -214,9 +217,9 @@ def synthesize(
         else:
             t, lp = beam_search(model, grammar, examples, beam_size, constrained)
         padded = torch.full((*t.shape[:2], tokenizer.max_length), PAD, dtype=torch.long)
-        padded[:, :, : t.shape[2]] = t
+        padded[:, :, : t.shape[2]] = t.cpu()
         tokens.append(padded.numpy())
-        logprob.append(lp.numpy())
+        logprob.append(lp.cpu().numpy())
     tokens_arr = np.concatenate(tokens) if tokens else np.zeros((0, 1, tokenizer.max_length), np.int64)
     logprob_arr = np.concatenate(logprob) if logprob else np.zeros((0, 1))
     programs = [[parse_prefix(tokenizer.decode(seq), grammar) for seq in row] for row in tokens_arr]

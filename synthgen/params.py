@@ -204,6 +204,7 @@ class TrainingParams(_Section):
     weight_decay: float
     grad_clip: float
     bf16: bool
+    device: str
     threads: int
     checkpoint_every: int
     log_every: int
@@ -227,6 +228,13 @@ class TrainingParams(_Section):
     def _non_negative(cls, v: float) -> float:
         if not v >= 0:
             raise ValueError("must be a number >= 0")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("cpu", "cuda"):
+            raise ValueError("must be cpu or cuda")
         return v
 
     @field_validator("warmup")

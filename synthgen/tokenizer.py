@@ -17,8 +17,15 @@ output digit, place   ``0..9`` at place ``10**p``, most significant first   10 p
 
 ``n_digits`` is the number of decimal digits of the grammar's ``value_bound``, so every
 in-bound output is written exactly (leading zeros included: a fixed row needs no
-padding).  ``benchmarks/example_encoding.py`` compares this with the same tokens as one
-flat sequence (the classic sign-and-digits string).
+padding).
+
+``benchmarks/example_encoding.py`` compares this with the same tokens as one flat
+sequence (the classic sign-and-digits string, 60 positions for K = 10).  Measured with
+the default model, 100,000 training tasks each: 2,251 vs 529 tasks/s, equal validation
+loss (1.683 vs 1.686), greedy pass@1 0.221 [0.197, 0.247] vs 0.257 [0.230, 0.284] on
+1,000 held-out programs.  Per task seen, the flat string may be slightly better; per
+second of training, one position per example is about 4x cheaper, and in the time the
+flat string takes for 100,000 tasks this encoding trains on 400,000 and reaches ~0.35.
 
 **Programs.**  Prefix tokens of the grammar's symbols, framed as ``BOS t1 ... tn EOS``
 and padded with ``PAD``.  Symbol ``s`` has id ``N_SPECIAL + grammar.symbols.index(s)``,

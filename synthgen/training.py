@@ -19,6 +19,8 @@ What is fixed by what:
   last checkpoint and loses at most one interval; the result is bit-identical to an
   uninterrupted run (tests/test_training.py).  A checkpoint made with other params,
   seed or training programs is refused, not silently resumed.
+- **Device.** ``training.device``: ``cpu`` (the default profile) or ``cuda`` (the paper
+  profile); on a GPU, resuming is exact only as far as its kernels are deterministic.
 - **Outputs** in ``out_dir``: ``checkpoint.pt``, ``model.pt`` (config and weights of
   the finished run, for evaluation) and ``curve.tsv`` (step, tasks, lr, train_loss and,
   given ``val_ids``, val_loss: ``dvc plots`` reads it).
@@ -137,8 +139,8 @@ def run_fingerprint(params: Params, seed: int, train_ids: np.ndarray, grammar_sy
         {
             "tasks": params.tasks.model_dump(),
             "model": params.model.model_dump(),
-            # how often checkpoints are written, and on how many threads, may change on resume
-            "training": params.training.model_dump(exclude={"checkpoint_every", "threads"}),
+            # how often checkpoints are written, on which device and threads, may change on resume
+            "training": params.training.model_dump(exclude={"checkpoint_every", "device", "threads"}),
             "seed": seed,
             "symbols": grammar_symbols,
         },
@@ -168,7 +170,8 @@ def _save(obj: dict, path: Path) -> None:
 
 def load_model(path: str | Path) -> Synthesizer:
     """A trained model from ``model.pt`` (or ``checkpoint.pt``), in eval mode."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+    # weights_only: a checkpoint is data (tensors, numbers, strings); loading runs no pickled code
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
     model = Synthesizer(ModelConfig(**state["config"]))
     model.load_state_dict(state["model"])
     return model.eval()
@@ -198,27 +201,30 @@ def train(
     torch.set_num_threads(tp.threads)
     train_ids = np.asarray(train_ids, dtype=np.int64)
     batches = Batches(universe, train_ids, params.tasks.n_examples, tp.batch_size, seed)
+    device = torch.device(tp.device)
     val = None
     if val_ids is not None and len(val_ids):
-        val = batches.tensors(np.asarray(val_ids, dtype=np.int64), "validation", VAL_TASKS_DRAW)
+        val = tuple(t.to(device) for t in batches.tensors(np.asarray(val_ids, dtype=np.int64), "validation", VAL_TASKS_DRAW))
 
     config = ModelConfig.from_params(params.model, universe.grammar)
-    torch.manual_seed(_torch_seed("model-init", seed))
-    model = Synthesizer(config)
+    torch.manual_seed(_torch_seed("model-init", seed))  # seeds CUDA too
+    model = Synthesizer(config).to(device)
     optimizer = make_optimizer(model, tp.lr, tp.weight_decay)
     fingerprint = run_fingerprint(params, seed, train_ids, universe.grammar.symbols)
     step, curve = 0, []
     checkpoint = out_dir / CHECKPOINT_FILE
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if state["fingerprint"] != fingerprint:
             raise ValueError(
                 f"{checkpoint} belongs to a run with other params, seed or training programs; "
                 "delete it (or use another out_dir) to start afresh"
             )
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(state["optimizer"])  # moves its state to the parameters' device
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         step, curve = state["step"], state["curve"]
     else:
         torch.manual_seed(_torch_seed("dropout", seed))
@@ -231,6 +237,7 @@ def train(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "step": step,
                 "curve": curve,
             },
@@ -246,8 +253,8 @@ def train(
         lr = learning_rate(step, tp.steps, tp.lr, tp.min_lr, tp.warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        examples, programs = batches.at(step)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tp.bf16):
+        examples, programs = (t.to(device) for t in batches.at(step))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tp.bf16):
             _, loss = model(examples, programs)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
@@ -271,7 +278,7 @@ def train(
         if on_step is not None:
             on_step(step)
     bar.close()
-    _save({"config": config.to_dict(), "model": model.state_dict(), "step": step}, out_dir / MODEL_FILE)
+    _save({"config": config.to_dict(), "model": {k: v.cpu() for k, v in model.state_dict().items()}, "step": step}, out_dir / MODEL_FILE)
     model.eval()
     return TrainResult(
         model=model,
@@ -292,7 +299,7 @@ def validation_loss(model: Synthesizer, examples: torch.Tensor, programs: torch.
     total, tokens = 0.0, 0
     for i in range(0, len(examples), batch_size):
         p = programs[i : i + batch_size]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(examples.device.type, dtype=torch.bfloat16, enabled=bf16):
             _, loss = model(examples[i : i + batch_size], p)
         n = int((p[:, 1:] != PAD).sum())
         total, tokens = total + loss.item() * n, tokens + n

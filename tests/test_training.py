@@ -54,7 +54,7 @@ def test_resuming_after_a_kill_matches_an_uninterrupted_run(universe, valid_ids,
 
     with pytest.raises(Killed):
         train(universe, ids, P, killed_dir, val_ids=val, progress=False, on_step=kill)
-    assert torch.load(killed_dir / "checkpoint.pt", weights_only=False)["step"] == 10
+    assert torch.load(killed_dir / "checkpoint.pt", weights_only=True)["step"] == 10
     resumed = train(universe, ids, P, killed_dir, val_ids=val, progress=False)
 
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
