@@ -164,7 +164,9 @@ def beam_search(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``beam_size`` most likely sequences found by beam search, best first:
     (B, beam, L) tokens and (B, beam) log-probs.  Scores are plain sums of log-probs
-    (no length penalty): the ranking is by likelihood."""
+    (no length penalty): the ranking is by likelihood.  Where fewer than ``beam_size``
+    sequences are possible (constrained, a tiny grammar), the surplus beams score
+    -inf and are not programs."""
     dec = _Decoder(model, grammar, constrained)
     B, V = len(examples), dec.tokenizer.vocab_size
     memory = model.encode(examples).repeat_interleave(beam_size, dim=0)
