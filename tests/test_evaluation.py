@@ -2,7 +2,9 @@ import itertools
 from math import comb
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,12 +15,14 @@ from synthgen.evaluation import (
     bootstrap_ci,
     breakdown,
     consistent_classes,
+    evaluate,
     pass_at_k,
     score_candidates,
     summarize,
     task_table,
 )
 from synthgen.grammar import Grammar, parse_prefix
+from synthgen.model import ModelConfig, Synthesizer
 from synthgen.tasks import Tasks, make_tasks
 
 
@@ -109,8 +113,6 @@ def test_bootstrap_intervals_are_seeded_and_cover_the_mean():
 
 
 def test_summary_and_breakdowns():
-    import pandas as pd
-
     table = pd.DataFrame({"size": [1, 1, 2, 2, 2], "pass@1": [1.0, 0.0, 1.0, 1.0, 0.0]})
     overall = summarize(table, ["pass@1"], 100, 0.9, 0)
     assert overall["mean"][0] == pytest.approx(0.6) and overall["n"][0] == 5
@@ -124,11 +126,6 @@ def test_summary_and_breakdowns():
 
 
 def test_evaluate_gives_one_row_per_test_program(universe, valid_ids, params):
-    import torch
-
-    from synthgen.model import ModelConfig, Synthesizer
-    from synthgen.evaluation import evaluate
-
     torch.manual_seed(0)
     model = Synthesizer(ModelConfig.from_params(params.model, universe.grammar))
     ids = valid_ids[::3000]

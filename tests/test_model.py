@@ -1,15 +1,13 @@
-import numpy as np
 import torch
 
 from synthgen.model import ModelConfig, Synthesizer, count_parameters, forward_flops_per_task
+from synthgen.params import ModelParams
 from synthgen.tasks import make_tasks
 from synthgen.tokenizer import PAD, ExampleTokenizer, ProgramTokenizer
 
 
 def tiny(universe, **sizes):
     dims = dict(encoder_layers=2, decoder_layers=1, width=32, heads=4, dropout=0.0) | sizes
-    from synthgen.params import ModelParams
-
     return ModelConfig.from_params(ModelParams(**dims), universe.grammar)
 
 
