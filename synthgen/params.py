@@ -361,7 +361,9 @@ def _format_error(source: str, err: ValidationError) -> str:
         msg = f"{loc}: missing key"
     else:
         text = first["msg"].removeprefix("Value error, ")
-        msg = f"{loc} = {first.get('input')!r}: {text}"
+        value = first.get("input")
+        # a check across keys names its keys itself: echoing the whole section would bury it
+        msg = f"{loc}: {text}" if isinstance(value, Mapping) else f"{loc} = {value!r}: {text}"
     more = len(err.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{source}: {msg}{suffix}"
