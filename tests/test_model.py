@@ -56,3 +56,19 @@ def test_non_embedding_parameters_and_flops(universe):
     k, t = 6, cfg.max_length - 1
     by_weights = 2 * (cfg.encoder_layers * 12 * W * W * k + cfg.decoder_layers * (14 * W * W * t + 2 * W * W * k))
     assert by_weights < forward_flops_per_task(cfg, k) < 1.5 * by_weights + 2 * W * cfg.program_vocab * t
+
+
+def test_bf16_autocast_path_agrees_with_fp32(universe, valid_ids):
+    # under CPU autocast the attention is the plain product (see Attention.forward)
+    torch.manual_seed(0)
+    model = Synthesizer(tiny(universe)).eval()
+    examples, programs = batch(universe, valid_ids[200:208])
+    exact, _ = model(examples, programs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        approx, _ = model(examples, programs)
+    torch.testing.assert_close(approx.float(), exact, rtol=0.05, atol=0.05)
+    changed = programs.clone()
+    changed[:, 4] = (changed[:, 4] + 1) % model.cfg.program_vocab
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        later, _ = model(examples, changed)
+    torch.testing.assert_close(later[:, :4], approx[:, :4])  # causal there too
