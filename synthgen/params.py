@@ -150,12 +150,88 @@ class EnumerationParams(_Section):
         return v
 
 
+class DensityParams(_Section):
+    """The density family: a shifted test set and equal-size training sets."""
+
+    cells: int = Field(description="k-means cells for diverse (stratified) sampling")
+    neighbours: int = Field(description="k of the k-th-neighbour distance that measures local sparseness")
+    tilt: float = Field(description="test weight = sparseness ** tilt; 0 = no shift")
+
+    @field_validator("cells")
+    @classmethod
+    def _cells(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError("must be an integer >= 2")
+        return v
+
+    @field_validator("neighbours")
+    @classmethod
+    def _neighbours(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("tilt")
+    @classmethod
+    def _tilt(cls, v: float) -> float:
+        if not 0 <= v <= 10:
+            raise ValueError("must be a number from 0 to 10")
+        return v
+
+
+class SupportParams(_Section):
+    """The support family: held-out regions."""
+
+    region_share: float = Field(description="share of the pool in each held-out region")
+
+    @field_validator("region_share")
+    @classmethod
+    def _share(cls, v: float) -> float:
+        if not 0 < v <= 0.5:
+            raise ValueError("must be a number in (0, 0.5]")
+        return v
+
+
+class SplitsParams(_Section):
+    """Train and test sets (STUDY.md section 4)."""
+
+    pool: str
+    min_size: int
+    train_size: int
+    test_size: int
+    density: DensityParams
+    support: SupportParams
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, v: str) -> str:
+        if v not in ("representatives", "programs"):
+            raise ValueError("must be representatives (one program per semantic class) or programs")
+        return v
+
+    @field_validator("min_size", "train_size", "test_size")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+
 class Params(_Section):
     """The whole of ``params.yaml``."""
 
     seed: int
     grammar: GrammarParams
     enumeration: EnumerationParams
+    splits: SplitsParams
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Params":
+        if self.splits.min_size > self.grammar.max_size:
+            raise ValueError(
+                f"splits.min_size ({self.splits.min_size}) exceeds grammar.max_size ({self.grammar.max_size})"
+            )
+        return self
 
     @field_validator("seed")
     @classmethod
