@@ -68,6 +68,11 @@ def pq_profile(tree: Program, p: int = 2, q: int = 3) -> Counter[Gram]:
     return profile
 
 
+def gram_text(gram: Gram, p: int) -> str:
+    """A gram for reading: its stem as a path, then its base, e.g. ``add→mul [* x 2]``."""
+    return f"{'→'.join(gram[:p])} [{' '.join(gram[p:])}]"
+
+
 def pq_distance(a: Counter[Gram], b: Counter[Gram]) -> float:
     """``1 - 2 |a ∩ b| / |a ⊎ b|`` for two profiles, with bag semantics."""
     union = sum(a.values()) + sum(b.values())
@@ -89,8 +94,9 @@ class PQProfiles:
     p: int
     q: int
 
-    def __len__(self) -> int:
-        return self.counts.shape[0]
+    def select(self, rows: np.ndarray) -> "PQProfiles":
+        """The profiles of the given rows (program ids), in that order."""
+        return PQProfiles(self.counts[np.asarray(rows)], self.vocabulary, self.p, self.q)
 
     def reindex(self, vocabulary: Sequence[Gram]) -> "PQProfiles":
         """The same profiles on another vocabulary; grams that it lacks are dropped."""
@@ -143,7 +149,7 @@ def pq_distance_rows(counts: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.
     return 1.0 - 2.0 * common / np.maximum(union, 1)
 
 
-def pq_nearest_distance(query: sp.csr_matrix, train: sp.csr_matrix, block: int = 128) -> np.ndarray:
+def pq_nearest_distance(query: sp.csr_matrix, train: sp.csr_matrix, block: int = 64) -> np.ndarray:
     """Exact pq-gram distance from each query profile (row) to its nearest training
     profile: the exact counterpart of an OOD distance in the syntactic space.
 
@@ -153,14 +159,16 @@ def pq_nearest_distance(query: sp.csr_matrix, train: sp.csr_matrix, block: int =
     (``len(train) * block`` floats)."""
     width = int(max(query.max(), train.max(), 1))
     train_code, query_code = _unary_code(train, width), _unary_code(query, width)
-    train_size = np.asarray(train.sum(axis=1), dtype=np.float64).ravel()
-    query_size = np.asarray(query.sum(axis=1), dtype=np.float64).ravel()
+    # Sizes and intersections are small integers, exact in float32; the block is divided
+    # in place, so the only rounding is that of one division per pair.
+    train_size = np.asarray(train.sum(axis=1), dtype=np.float32).ravel()
+    query_size = np.asarray(query.sum(axis=1), dtype=np.float32).ravel()
     out = np.empty(query.shape[0])
     for start in range(0, query.shape[0], block):
         stop = min(start + block, query.shape[0])
-        common = train_code @ query_code[start:stop].T.toarray()
-        union = train_size[:, None] + query_size[None, start:stop]
-        out[start:stop] = (1.0 - 2.0 * common / np.maximum(union, 1)).min(axis=0)
+        share = train_code @ query_code[start:stop].T.toarray()  # |P1 ∩ P2|
+        share /= np.maximum(np.add.outer(train_size, query_size[start:stop]), 1)  # / |P1 ⊎ P2|
+        out[start:stop] = 1.0 - 2.0 * share.max(axis=0).astype(np.float64)
     return out
 
 
