@@ -71,6 +71,12 @@ def test_fit_transform_equals_fit_then_transform(profiles, syntax):
     np.testing.assert_array_equal(clone(syntax).fit_transform(profiles), syntax.transform(profiles))
 
 
+def test_refit_starts_afresh(universe, profiles):
+    small = [universe.program(i) for i in range(0, 400)]
+    space = SyntaxSpace(dims=4).fit(profiles).fit(small)
+    assert space.vocabulary_ == SyntaxSpace(dims=4).fit(small).vocabulary_ != profiles.vocabulary
+
+
 def test_sampled_fit_is_seeded(profiles, syntax):
     again = SyntaxSpace(dims=16, fit_sample=4000, random_state=3).fit(profiles)
     other = SyntaxSpace(dims=16, fit_sample=4000, random_state=4).fit(profiles)
@@ -249,3 +255,35 @@ def test_unknown_key_in_a_new_section(tmp_path):
 
 def test_fit_sample_may_be_null():
     assert load_params(ROOT / "params.yaml", {"syntax.fit_sample": None}).syntax.fit_sample is None
+
+
+# --- fidelity helpers -------------------------------------------------------------------
+
+
+def test_fidelity_helpers(universe):
+    from synthgen import fidelity
+
+    rng = np.random.default_rng(7)
+    a, b = fidelity.random_pairs(len(universe), 500, rng)
+    assert (a != b).all() and a.max() < len(universe)
+    a, b = fidelity.same_class_pairs(universe, 500, rng)
+    assert (a != b).all()
+    assert (universe.semantic_class[a] == universe.semantic_class[b]).all() and (universe.semantic_class[a] >= 0).all()
+    assert fidelity.tie_ceiling(np.arange(10.0), rng) == pytest.approx(1.0)
+    tied = np.array([0.1, 0.2] + [1.0] * 98)
+    assert fidelity.tie_ceiling(tied, rng) < 0.5
+    x = np.array([[0.0, 0.0], [3.0, 4.0]])
+    assert fidelity.pair_distance(x, np.array([0]), np.array([1])).tolist() == [5.0]
+    assert fidelity.pair_distance(x, np.array([0]), np.array([1]), dims=1).tolist() == [3.0]
+    ted = fidelity.tree_edit_distance(universe, np.array([0, 0]), np.array([0, 1]))
+    assert ted.tolist() == [0.0, 1.0]  # x vs x; x vs y (one relabel)
+
+
+def test_leading_grams_names_the_heaviest_loadings(syntax):
+    from synthgen.spaces import leading_grams
+
+    table = leading_grams(syntax, axes=3, top=4)
+    assert list(table.columns) == ["axis", "rank", "gram", "loading"] and len(table) == 12
+    first = table[table.axis == 1]
+    assert first.loading.abs().is_monotonic_decreasing
+    assert first.loading.abs().iloc[0] == pytest.approx(np.abs(syntax.components_[0]).max())
