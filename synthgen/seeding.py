@@ -12,11 +12,12 @@ import hashlib
 import numpy as np
 
 
-def derive_seed(seed: int, *parts: object) -> int:
-    """A 64-bit seed from ``seed`` and ``parts`` (hashed with BLAKE2b, so stable across
-    Python processes and versions, unlike ``hash()``)."""
+def derive_seed(seed: int, *parts: object, bits: int = 64) -> int:
+    """A ``bits``-bit seed (32 or 64) from ``seed`` and ``parts``, hashed with BLAKE2b, so
+    stable across Python processes and versions, unlike ``hash()``.  32 bits suit
+    scikit-learn's ``random_state``."""
     text = "\x1f".join([str(seed), *map(str, parts)])
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=bits // 8).digest(), "little")
 
 
 def rng_for(seed: int, *parts: object) -> np.random.Generator:
