@@ -200,6 +200,7 @@ class SemanticsParams(_Section):
     def _transform(cls, v: str) -> str:
         if v not in SEMANTIC_TRANSFORMS:
             raise ValueError(f"must be one of {', '.join(SEMANTIC_TRANSFORMS)}")
+        return v
 
 
 class DensityParams(_Section):

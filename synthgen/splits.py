@@ -29,6 +29,7 @@ removed.  Every random stream derives from (split name, seed) through
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,8 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
 from synthgen.atomic import atomic_path
+from synthgen.ood import semantic_ood_distance, syntactic_ood_distance
+from synthgen.pqgram import pq_nearest_distance
 from synthgen.seeding import rng_for
 from synthgen.universe import Universe
 
@@ -351,36 +354,79 @@ def check_invariants(s: Split, inputs: SplitInputs) -> None:
 # --- annotation, summary, storage ---------------------------------------------------------
 
 
-def test_frame(s: Split, inputs: SplitInputs, ood_distance) -> pd.DataFrame:
-    """The test items with their OOD distance in both spaces (to the nearest training
-    program; in semantic space, to the nearest training class)."""
+def test_frame(s: Split, inputs: SplitInputs) -> pd.DataFrame:
+    """The test items with their OOD distances: to the nearest training program in the
+    syntactic space (``ood_syntax``) and by exact pq-gram distance (``ood_pqgram``), and
+    to the nearest training class in the semantic space (``ood_semantics``).
+
+    Both syntactic columns are kept because the 32-dimensional SVD space ranks pq-gram
+    distances only loosely (notebook 03 measures it): the exact distance is the one the
+    generalization map uses."""
     u = inputs.universe
-    train_classes = np.unique(u.semantic_class[s.train])
     return pd.DataFrame(
         {
             "program_id": s.test,
-            "ood_syntax": ood_distance(inputs.syntax[s.test], inputs.syntax[s.train]),
-            "ood_semantics": ood_distance(inputs.semantic_coords(s.test), inputs.semantics[train_classes]),
+            "ood_syntax": syntactic_ood_distance(inputs.syntax, s.train, s.test),
+            "ood_pqgram": pq_nearest_distance(inputs.profiles[s.test], inputs.profiles[s.train]),
+            "ood_semantics": semantic_ood_distance(inputs.semantics, u.semantic_class, s.train, s.test),
         }
     )
 
 
-def write_split(s: Split, test: pd.DataFrame, folder: str | Path) -> None:
-    """``<folder>/<name>.parquet``: one row per program, ``part`` = train or test, OOD
-    distances on test rows.  Deterministic bytes."""
-    train = pd.DataFrame({"program_id": s.train, "part": "train", "ood_syntax": np.nan, "ood_semantics": np.nan})
-    frame = pd.concat([train, test.assign(part="test")[train.columns]], ignore_index=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(
-        {b"synthgen.split": pd.Series({"name": s.name, "family": s.family}).to_json().encode()}
+def write_split(s: Split, test: pd.DataFrame, folder: str | Path) -> Path:
+    """``<folder>/<name>.parquet``: one row per program, ``part`` = train or test, the OOD
+    distances on test rows (NaN on training rows), and the split's facts in the file's
+    metadata.  Deterministic bytes."""
+    frame = pd.concat(
+        [pd.DataFrame({"program_id": s.train}).assign(part="train"), test.assign(part="test")], ignore_index=True
     )
-    with atomic_path(Path(folder) / f"{s.name}.parquet") as tmp:
+    meta = {"name": s.name, "family": s.family, "guard_removed": s.guard_removed,
+            "filter_removed": s.filter_removed, "notes": s.notes}
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({b"synthgen.split": json.dumps(meta, sort_keys=True).encode()})
+    target = Path(folder) / f"{s.name}.parquet"
+    with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    return target
 
 
-def read_split(path: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """(training ids, test frame) of a split file."""
-    frame = pq.read_table(path).to_pandas()
+def read_split(path: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict]:
+    """(training ids, test frame, the split's facts) of a split file."""
+    table = pq.read_table(path)
+    frame = table.to_pandas()
     train = frame.loc[frame.part == "train", "program_id"].to_numpy()
     test = frame.loc[frame.part == "test"].drop(columns="part").reset_index(drop=True)
-    return train, test
+    return train, test, json.loads(table.schema.metadata[b"synthgen.split"])
 
+
+def load_split_inputs(universe_dir: str | Path, spaces_dir: str | Path) -> SplitInputs:
+    """The universe and its spaces, as the earlier stages wrote them."""
+    from synthgen.spaces import SEMANTICS_FILE, SYNTAX_FILE, read_profiles
+    from synthgen.universe import read_universe
+
+    spaces_dir = Path(spaces_dir)
+    return SplitInputs(
+        universe=read_universe(universe_dir),
+        syntax=np.load(spaces_dir / SYNTAX_FILE),
+        semantics=np.load(spaces_dir / SEMANTICS_FILE),
+        profiles=read_profiles(spaces_dir).counts,
+    )
+
+
+def summary_table(splits: list[Split], frames: dict[str, pd.DataFrame], universe: Universe) -> pd.DataFrame:
+    """One row per (split, part): sizes, guard counts, OOD distance medians and the
+    salient variables (size, depth, operator use, constants)."""
+    from synthgen.census import salient_summary, symbol_counts
+
+    counts = symbol_counts(universe)
+    rows = []
+    for s in splits:
+        for part, ids in (("train", s.train), ("test", s.test)):
+            row = {"split": s.name, "family": s.family, "part": part, **salient_summary(universe, ids, counts)}
+            row["guard_removed"] = s.guard_removed
+            row["filter_removed"] = s.filter_removed
+            if part == "test":
+                for col in ("ood_syntax", "ood_pqgram", "ood_semantics"):
+                    row[f"median_{col}"] = float(frames[s.name][col].median())
+            rows.append(row)
+    return pd.DataFrame(rows)

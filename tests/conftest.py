@@ -40,30 +40,18 @@ def universe(grammar):
     return enumerate_universe(grammar)
 
 
-def _stand_in_spaces(universe):
-    """Until the metric spaces exist: symbol counts as syntax coordinates, class outputs as
-    semantic coordinates, (parent symbol, child symbol) pairs as grams."""
-    import scipy.sparse as sp
-
-    from synthgen import census
-    from synthgen.splits import SplitInputs
-
-    counts = census.symbol_counts(universe).astype(np.float32)
-    n_sym = counts.shape[1]
-    rows, cols = [], []
-    for i in range(len(universe)):
-        stack = [i]
-        while stack:
-            j = stack.pop()
-            for child in (universe.left[j], universe.right[j]):
-                if child >= 0:
-                    rows.append(i)
-                    cols.append(universe.op[j] * n_sym + universe.op[child])
-                    stack.append(child)
-    profiles = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(universe), n_sym * n_sym))
-    return SplitInputs(universe, counts, universe.class_outputs.astype(np.float32), profiles)
-
-
 @pytest.fixture(scope="session")
 def spaces_for():
-    return _stand_in_spaces
+    """The metric spaces of a universe, as the splits read them (small dims for speed)."""
+
+    def build(universe):
+        from synthgen.pqgram import universe_profiles
+        from synthgen.spaces import SemanticSpace, SyntaxSpace
+        from synthgen.splits import SplitInputs
+
+        profiles = universe_profiles(universe, 2, 3)
+        syntax = SyntaxSpace(2, 3, dims=8, fit_sample=None, random_state=0).fit_transform(profiles)
+        semantics = SemanticSpace(dims=8, output_transform="asinh").fit_transform(universe)
+        return SplitInputs(universe, syntax, semantics.astype(np.float32), profiles.counts)
+
+    return build
