@@ -67,3 +67,39 @@ def _gini(x: np.ndarray) -> float:
     x = np.sort(x.astype(float))
     n = len(x)
     return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum())) if n else 0.0
+
+
+def symbol_counts(u: Universe) -> np.ndarray:
+    """(n_programs, n_symbols) count of each symbol's nodes in each program, built bottom
+    up from the children's rows (children always have smaller ids)."""
+    n_sym = len(u.grammar.symbols)
+    counts = np.zeros((len(u), n_sym), dtype=np.uint8)
+    offsets = u.size_offsets
+    for s in range(1, u.grammar.max_size + 1):
+        ids = np.arange(offsets[s - 1], offsets[s])
+        block = np.zeros((len(ids), n_sym), dtype=np.uint8)
+        block[np.arange(len(ids)), u.op[ids]] = 1
+        for child in (u.left[ids], u.right[ids]):
+            has = child >= 0
+            block[has] += counts[child[has]]
+        counts[ids] = block
+    return counts
+
+
+def salient_summary(u: Universe, ids: np.ndarray, counts: np.ndarray | None = None) -> dict[str, float]:
+    """Salient variables of a set of programs: size, depth, operator use, constants."""
+    counts = symbol_counts(u) if counts is None else counts
+    g = u.grammar
+    sym = counts[ids].astype(np.int64)
+    const_cols = [g.symbols.index(str(c)) for c in g.constants]
+    out = {
+        "n": int(len(ids)),
+        "mean_size": float(u.size[ids].mean()) if len(ids) else float("nan"),
+        "mean_depth": float(u.depth[ids].mean()) if len(ids) else float("nan"),
+        "share_with_constant": float((sym[:, const_cols].sum(axis=1) > 0).mean()) if const_cols else 0.0,
+    }
+    for v in g.variables:
+        out[f"share_using_{v}"] = float((sym[:, g.symbols.index(v)] > 0).mean())
+    for op in g.unary + g.binary:
+        out[f"mean_{op}"] = float(sym[:, g.symbols.index(op)].mean())
+    return out

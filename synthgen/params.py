@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 UNARY_OPERATORS = ("neg", "abs")
 BINARY_OPERATORS = ("add", "sub", "mul", "div", "mod", "min", "max")
@@ -22,6 +22,9 @@ MAX_GRID_POINTS = 4096
 # silently wrapped before it is compared with the bound: (2**31 - 1)**2 < 2**63.
 MAX_VALUE_BOUND = 2**31 - 1
 MAX_SIZE_LIMIT = 9
+MAX_PQ = 8  # stems or bases longer than the deepest or widest tree of any universe add only nulls
+MAX_SYNTAX_DIMS = 1024
+SEMANTIC_TRANSFORMS = ("asinh", "none")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -147,6 +150,123 @@ class EnumerationParams(_Section):
     def _row_group(cls, v: int) -> int:
         if v < 1024:
             raise ValueError("must be an integer >= 1024")
+        return v
+
+
+class SyntaxParams(_Section):
+    """The syntactic space: pq-gram profiles projected by truncated SVD (STUDY.md section 3)."""
+
+    p: int = Field(description="pq-gram stem: a node and its p-1 ancestors")
+    q: int = Field(description="pq-gram base: q consecutive children")
+    dims: int
+    fit_sample: int | None = Field(description="programs the SVD is fitted on; None: all")
+
+    @field_validator("p", "q")
+    @classmethod
+    def _pq(cls, v: int) -> int:
+        if not 1 <= v <= MAX_PQ:
+            raise ValueError(f"must be an integer from 1 to {MAX_PQ}")
+        return v
+
+    @field_validator("dims")
+    @classmethod
+    def _dims(cls, v: int) -> int:
+        if not 1 <= v <= MAX_SYNTAX_DIMS:
+            raise ValueError(f"must be an integer from 1 to {MAX_SYNTAX_DIMS}")
+        return v
+
+    @model_validator(mode="after")
+    def _sample_covers_dims(self) -> "SyntaxParams":
+        if self.fit_sample is not None and self.fit_sample < self.dims:
+            raise ValueError(f"fit_sample ({self.fit_sample}) must be null or at least dims ({self.dims})")
+        return self
+
+
+class SemanticsParams(_Section):
+    """The semantic space: outputs on the grid, z-scored, projected by PCA (STUDY.md section 3)."""
+
+    dims: int
+    transform: str = Field(description="applied to outputs before z-scoring")
+
+    @field_validator("dims")
+    @classmethod
+    def _dims(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1 (and at most the number of grid points)")
+        return v
+
+    @field_validator("transform")
+    @classmethod
+    def _transform(cls, v: str) -> str:
+        if v not in SEMANTIC_TRANSFORMS:
+            raise ValueError(f"must be one of {', '.join(SEMANTIC_TRANSFORMS)}")
+        return v
+
+
+class DensityParams(_Section):
+    """The density family: a shifted test set and equal-size training sets."""
+
+    cells: int = Field(description="k-means cells for diverse (stratified) sampling")
+    neighbours: int = Field(description="k of the k-th-neighbour distance that measures local sparseness")
+    tilt: float = Field(description="test weight = sparseness ** tilt; 0 = no shift")
+
+    @field_validator("cells")
+    @classmethod
+    def _cells(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError("must be an integer >= 2")
+        return v
+
+    @field_validator("neighbours")
+    @classmethod
+    def _neighbours(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("tilt")
+    @classmethod
+    def _tilt(cls, v: float) -> float:
+        if not 0 <= v <= 10:
+            raise ValueError("must be a number from 0 to 10")
+        return v
+
+
+class SupportParams(_Section):
+    """The support family: held-out regions."""
+
+    region_share: float = Field(description="share of the pool in each held-out region")
+
+    @field_validator("region_share")
+    @classmethod
+    def _share(cls, v: float) -> float:
+        if not 0 < v <= 0.5:
+            raise ValueError("must be a number in (0, 0.5]")
+        return v
+
+
+class SplitsParams(_Section):
+    """Train and test sets (STUDY.md section 4)."""
+
+    pool: str
+    min_size: int
+    train_size: int
+    test_size: int
+    density: DensityParams
+    support: SupportParams
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, v: str) -> str:
+        if v not in ("representatives", "programs"):
+            raise ValueError("must be representatives (one program per semantic class) or programs")
+        return v
+
+    @field_validator("min_size", "train_size", "test_size")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
         return v
 
 
@@ -326,20 +446,52 @@ class Params(_Section):
     seed: int
     grammar: GrammarParams
     enumeration: EnumerationParams
+    syntax: SyntaxParams
+    semantics: SemanticsParams
+    splits: SplitsParams
     tasks: TaskParams
     model: ModelParams
     training: TrainingParams
     decoding: DecodingParams
     evaluation: EvaluationParams
 
-    @model_validator(mode="after")
-    def _examples_fit_grid(self) -> "Params":
-        if self.tasks.n_examples > self.grammar.n_points:
+    # Checks across sections: field validators see the sections validated before them.
+    @field_validator("syntax")
+    @classmethod
+    def _grams_fit_int64(cls, v: SyntaxParams, info: ValidationInfo) -> SyntaxParams:
+        grammar = info.data.get("grammar")
+        if grammar is not None:
+            labels = 1 + len(grammar.variables) + len(grammar.constants) + len(grammar.unary) + len(grammar.binary)
+            if labels ** (v.p + v.q) >= 2**63:
+                raise ValueError(
+                    f"p + q = {v.p + v.q} is too large: grams of {labels - 1} symbols must fit 64 bits; lower p or q"
+                )
+        return v
+
+    @field_validator("semantics")
+    @classmethod
+    def _dims_within_grid(cls, v: SemanticsParams, info: ValidationInfo) -> SemanticsParams:
+        grammar = info.data.get("grammar")
+        if grammar is not None and v.dims > grammar.n_points:
+            raise ValueError(f"dims ({v.dims}) must not exceed the {grammar.n_points} grid points")
+        return v
+
+    @field_validator("splits")
+    @classmethod
+    def _min_size_within_grammar(cls, v: SplitsParams, info: ValidationInfo) -> SplitsParams:
+        grammar = info.data.get("grammar")
+        if grammar is not None and v.min_size > grammar.max_size:
+            raise ValueError(f"min_size ({v.min_size}) exceeds grammar.max_size ({grammar.max_size})")
+        return v
+
+    @field_validator("tasks")
+    @classmethod
+    def _examples_fit_grid(cls, v: TaskParams, info: ValidationInfo) -> TaskParams:
+        grammar = info.data.get("grammar")
+        if grammar is not None and v.n_examples > grammar.n_points:
             # examples are distinct grid points (drawn without replacement)
-            raise ValueError(
-                f"tasks.n_examples ({self.tasks.n_examples}) exceeds the grid's {self.grammar.n_points} points"
-            )
-        return self
+            raise ValueError(f"n_examples ({v.n_examples}) exceeds the grid's {grammar.n_points} points")
+        return v
 
     @field_validator("seed")
     @classmethod

@@ -27,7 +27,7 @@ def test_params_yaml_is_the_default_profile():
         ("training", "device", "gpu", "training.device = 'gpu': must be cpu or cuda"),
         ("training", "warmup", 1.0, "training.warmup = 1.0: must be a fraction of the steps in [0, 1)"),
         ("evaluation", "k", [1, 20], "evaluation: every k must be <= n_samples (10); got k = 20"),
-        ("tasks", "n_examples", 82, "tasks.n_examples (82) exceeds the grid's 81 points"),
+        ("tasks", "n_examples", 82, "tasks: n_examples (82) exceeds the grid's 81 points"),
         ("decoding", "temperature", 0, "decoding.temperature = 0: must be a number > 0"),
         ("model", "dropout", "0.1", "model.dropout = '0.1'"),
     ],

@@ -1,0 +1,73 @@
+"""Synthesis tasks as every search method sees them, and the pass criterion.
+
+A task is ``K`` input-output examples of a target program.  Its example inputs are
+*grid points*: indices into the rows of :attr:`Grammar.grid`, so that a universe's class
+outputs can be read at them directly.  Inputs given as values convert with
+:func:`grid_points`.
+
+A program **passes** when its outputs equal the target's on the whole grid: when both
+share a semantic class (STUDY.md section 5).  Consistency with the ``K`` examples is
+weaker, and :attr:`SearchResults.consistent_classes` says by how much for each task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synthgen.grammar import Grammar
+from synthgen.universe import OUT_OF_BOUND, Universe
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """``T`` tasks of ``K`` examples each, as arrays."""
+
+    targets: np.ndarray  # int64 (T,): program ids of the targets
+    points: np.ndarray  # int64 (T, K): grid points of the example inputs, distinct within a task
+    outputs: np.ndarray  # int64 (T, K): the targets' outputs there
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def draw_tasks(universe: Universe, targets: np.ndarray, k: int, rng: np.random.Generator) -> Tasks:
+    """One task per target program: ``k`` distinct grid points drawn uniformly, and the
+    target's outputs there."""
+    targets = np.asarray(targets, dtype=np.int64)
+    n_points = universe.grammar.n_points
+    if not 1 <= k <= n_points:
+        raise ValueError(f"k must be in 1..{n_points} (the grid's points), got {k}")
+    classes = universe.semantic_class[targets]
+    if (classes == OUT_OF_BOUND).any():
+        raise ValueError("an out-of-bound program has no outputs to give as examples")
+    # The first k columns of an independent random permutation per row.
+    points = np.argsort(rng.random((len(targets), n_points)), axis=1)[:, :k].astype(np.int64)
+    outputs = universe.class_outputs[classes[:, None], points]
+    return Tasks(targets, points, outputs)
+
+
+def grid_points(grammar: Grammar, inputs: np.ndarray) -> np.ndarray:
+    """Grid-point indices of input values, shape ``(..., n_variables)`` to ``(...)``;
+    a ``ValueError`` for values off the grid."""
+    inputs = np.asarray(inputs, dtype=np.int64)
+    n_vars = len(grammar.variables)
+    if inputs.shape[-1:] != (n_vars,):
+        raise ValueError(f"inputs must end in an axis of {n_vars} values (one per variable), got shape {inputs.shape}")
+    offset = inputs - grammar.grid_low
+    side = grammar.grid_high - grammar.grid_low + 1
+    if ((offset < 0) | (offset >= side)).any():
+        raise ValueError(f"inputs must lie on the grid {grammar.grid_low}..{grammar.grid_high}")
+    # The grid is row-major over the variables: the last variable varies fastest.
+    return offset @ (side ** np.arange(n_vars - 1, -1, -1, dtype=np.int64))
+
+
+def passes(universe: Universe, programs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per task: the returned program (``-1``: none) passes, i.e. it is in bound and in the
+    target's semantic class."""
+    programs = np.asarray(programs, dtype=np.int64)
+    targets = np.asarray(targets, dtype=np.int64)
+    found = programs >= 0
+    returned = np.where(found, universe.semantic_class[np.maximum(programs, 0)], OUT_OF_BOUND)
+    return found & (returned != OUT_OF_BOUND) & (returned == universe.semantic_class[targets])

@@ -1,0 +1,43 @@
+"""environment.yml (conda) and pyproject.toml (pip) list the same dependencies."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+from tests.conftest import ROOT
+
+CONDA_TO_PIP = {"pytorch": "torch"}
+
+
+def _split(spec: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*(#.*)?$", spec)
+    assert m, spec
+    name = m.group(1).lower().replace("_", "-")
+    return CONDA_TO_PIP.get(name, name), m.group(2).replace(" ", "")
+
+
+def test_conda_and_pip_agree():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_specs = dict(_split(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda_specs: dict[str, str] = {}
+    for dep in env["dependencies"]:
+        for spec in dep["pip"] if isinstance(dep, dict) else [dep]:
+            name, version = _split(spec)
+            if name not in ("python", "pip"):
+                conda_specs[name] = version
+    assert set(conda_specs) == set(pip_specs)
+    for name, version in conda_specs.items():
+        if name == "torch":
+            # conda pins the exact CPU build the bootstrap installs; pyproject's range must admit it
+            assert version == "==2.13.0" and pip_specs[name] == ">=2.4,<2.15"
+        else:
+            assert version == pip_specs[name], name
+
+
+def test_bootstrap_pins_torch():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "torch==2.13.0" in makefile

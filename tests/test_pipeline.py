@@ -1,0 +1,70 @@
+"""The whole pipeline, with the smoke profile, in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+    env.pop("SYNTHGEN_ROOT", None)
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def smoke_repo(tmp_path_factory) -> Path:
+    """A fresh copy of the repository's files (tracked and new, not ignored), smoke profile."""
+    repo = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, repo / rel)
+    for rel in ("dvc.lock", "reports"):  # start from nothing, as a fresh reproduction would
+        path = repo / rel
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    _run(["git", "init", "-q"], repo)
+    _run([sys.executable, "-m", "synthgen.cli", "profile", "smoke"], repo)
+    return repo
+
+
+def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
+    _run(["dvc", "repro"], smoke_repo)
+    metrics = json.loads((smoke_repo / "reports/metrics/enumeration.json").read_text())
+    assert metrics["programs"] == 17_830  # analytic count of the smoke grammar (max_size 5)
+    for name in ("01_grammar", "02_enumeration"):
+        assert (smoke_repo / "reports/notebooks" / f"{name}.ipynb").is_file()
+    assert any((smoke_repo / "reports/figures/02_enumeration").glob("*.png"))
+    again = _run(["dvc", "repro"], smoke_repo)
+    assert "Data and pipelines are up to date" in again.stdout
+    status = _run(["dvc", "status"], smoke_repo)
+    assert "up to date" in status.stdout
+
+
+def test_bad_params_stop_dvc_repro_in_one_line(smoke_repo, tmp_path):
+    params = smoke_repo / "params.yaml"
+    good = params.read_text()
+    try:
+        params.write_text(good.replace("max_size: 5", "max_size: 0"))
+        proc = _run(["dvc", "repro", "-f", "grammar"], smoke_repo, check=False)
+        assert proc.returncode != 0
+        assert "synthgen: params.yaml: grammar.max_size = 0: must be an integer from 1 to 9" in proc.stderr + proc.stdout
+    finally:
+        params.write_text(good)

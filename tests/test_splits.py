@@ -1,0 +1,211 @@
+"""Splits: every invariant on the smoke universe, and property tests over configurations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from synthgen.splits import (
+    DensityFamily,
+    IIDSplit,
+    SplitError,
+    SplitInputs,
+    SupportSemanticsSplit,
+    SupportSyntaxSplit,
+    candidate_pool,
+    check_invariants,
+    diverse_sample,
+    gram_presence,
+    water_fill,
+)
+
+
+@pytest.fixture(scope="module")
+def inputs(universe, spaces_for) -> SplitInputs:
+    return spaces_for(universe)
+
+
+@pytest.fixture(scope="module")
+def pool(universe):
+    return candidate_pool(universe, "representatives", min_size=2)
+
+
+def test_pool_is_one_program_per_class(universe, pool):
+    classes = universe.semantic_class[pool]
+    assert len(np.unique(classes)) == len(pool)
+    assert (universe.size[pool] >= 2).all()
+    # each is the smallest program of its class
+    assert set(pool) <= set(universe.representatives())
+
+
+def test_iid(inputs, pool):
+    s = IIDSplit(train_size=800, test_size=100, seed=3).split(inputs, pool)
+    check_invariants(s, inputs)
+    assert len(s.train) == 800 and len(s.test) == 100
+    assert s.guard_removed == 0  # one program per class: no twin to remove
+
+
+def test_guard_removes_twins_when_the_pool_has_them(inputs, universe):
+    programs = candidate_pool(universe, "programs", min_size=2)
+    s = IIDSplit(train_size=2000, test_size=200, seed=0).split(inputs, programs)
+    check_invariants(s, inputs)
+    assert s.guard_removed > 0
+    assert not np.isin(universe.semantic_class[s.train], universe.semantic_class[s.test]).any()
+
+
+def test_density_family_shares_test_and_train_size(inputs, pool):
+    family = DensityFamily(train_size=600, test_size=100, seed=1, cells=16, neighbours=5).split(inputs, pool)
+    assert [s.name for s in family] == [
+        "density_random", "density_diverse_syntax", "density_diverse_semantics", "density_diverse_both"
+    ]
+    for s in family:
+        check_invariants(s, inputs)
+        assert len(s.train) == 600
+        assert np.array_equal(s.test, family[0].test)
+    all_train = np.concatenate([s.train for s in family])
+    assert not np.isin(family[0].test, all_train).any()
+    # the training sets differ only in how they were drawn
+    assert len({s.train.tobytes() for s in family}) == 4
+
+
+def test_shifted_test_prefers_sparse_regions(inputs, pool):
+    fam = DensityFamily(train_size=10, test_size=300, seed=2, neighbours=5, tilt=2.0)
+    test, weight = fam.shifted_test(inputs, pool)
+    in_test = np.isin(pool, test)
+    assert np.median(weight[in_test]) > np.median(weight[~in_test])
+
+
+def test_diverse_sampling_covers_the_space_more_evenly():
+    """On a dense blob beside a sparse halo, diverse samples reach the halo that random
+    samples mostly miss, and leave no point as far from the sample."""
+    rng = np.random.default_rng(0)
+    blob = rng.normal(0, 0.1, size=(4500, 2))
+    halo = rng.uniform(-3, 3, size=(500, 2))
+    coords = np.vstack([blob, halo]).astype(np.float32)
+    diverse = diverse_sample(coords, 200, 40, np.random.default_rng(1))
+    random = np.random.default_rng(1).choice(len(coords), 200, replace=False)
+
+    def coverage_radius(pick):
+        d = ((coords[:, None, :] - coords[None, pick, :]) ** 2).sum(-1).min(axis=1)
+        return np.quantile(np.sqrt(d), 0.99)
+
+    assert len(np.unique(diverse)) == 200
+    assert (diverse >= 4500).mean() > 2 * (random >= 4500).mean()
+    assert coverage_radius(diverse) < 0.7 * coverage_radius(random)
+
+
+def test_support_syntax_test_programs_hold_an_unseen_gram(inputs, pool):
+    split = SupportSyntaxSplit(train_size=800, test_size=100, seed=4, region_share=0.1)
+    s = split.split(inputs, pool)
+    check_invariants(s, inputs)
+    held = np.array(s.notes["held_out_grams"])
+    assert len(held) > 0
+    assert not gram_presence(inputs.profiles, s.train)[held].any()
+    assert (np.asarray((inputs.profiles[s.test][:, held] > 0).sum(axis=1)).ravel() > 0).all()
+
+
+def test_support_semantics_test_programs_use_only_seen_grams(inputs, pool):
+    s = SupportSemanticsSplit(train_size=800, test_size=60, seed=5, region_share=0.15).split(inputs, pool)
+    check_invariants(s, inputs)
+    seen = gram_presence(inputs.profiles, s.train)
+    assert (inputs.profiles[s.test][:, ~seen]).nnz == 0
+    # the test programs are the semantically held-out ones: none is nearer the centre than
+    # a training program would need to be
+    assert s.filter_removed >= 0 and s.notes["region_size"] >= len(s.test)
+
+
+def test_same_seed_same_split_whatever_the_order(inputs, pool):
+    a = SupportSyntaxSplit(800, 100, seed=7).split(inputs, pool)
+    IIDSplit(800, 100, seed=7).split(inputs, pool)  # another split in between
+    b = SupportSyntaxSplit(800, 100, seed=7).split(inputs, pool)
+    assert np.array_equal(a.train, b.train) and np.array_equal(a.test, b.test)
+    c = SupportSyntaxSplit(800, 100, seed=8).split(inputs, pool)
+    assert not np.array_equal(a.test, c.test)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: IIDSplit(train_size=10**6, test_size=10, seed=0), "split iid: the training set needs 1000000 programs but only"),
+        (lambda: IIDSplit(train_size=10, test_size=10**6, seed=0), "split iid: the test set needs 1000000 programs but only"),
+        (lambda: SupportSyntaxSplit(10, 10**4, seed=0), "split support_syntax: the held-out region (test set) needs 10000"),
+        (lambda: SupportSemanticsSplit(10, 10**4, seed=0), "split support_semantics: the held-out region with every pq-gram"),
+        (lambda: DensityFamily(10**6, 10, seed=0), "split density: the training sets need 1000000 programs but only"),
+    ],
+)
+def test_unsatisfiable_configurations_name_the_split_and_numbers(inputs, pool, make, message):
+    with pytest.raises(SplitError) as err:
+        result = make().split(inputs, pool)
+        del result
+    assert message in str(err.value)
+
+
+def test_water_fill():
+    assert water_fill(np.array([5, 1, 10]), 9).tolist() == [4, 1, 4]
+    assert water_fill(np.array([5, 1, 10]), 16).tolist() == [5, 1, 10]
+    assert water_fill(np.array([3, 3, 3]), 2).tolist() == [1, 1, 0]
+    with pytest.raises(ValueError):
+        water_fill(np.array([1, 1]), 3)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    train=st.integers(1, 1200),
+    test=st.integers(1, 150),
+    seed=st.integers(0, 2**32 - 1),
+    share=st.floats(0.05, 0.4),
+    kind=st.sampled_from(["iid", "support_syntax", "support_semantics"]),
+)
+def test_invariants_hold_for_random_configurations(inputs, pool, train, test, seed, share, kind):
+    make = {
+        "iid": lambda: IIDSplit(train, test, seed),
+        "support_syntax": lambda: SupportSyntaxSplit(train, test, seed, region_share=share),
+        "support_semantics": lambda: SupportSemanticsSplit(train, test, seed, region_share=share),
+    }[kind]
+    try:
+        s = make().split(inputs, pool)
+    except SplitError as err:
+        assert kind.split("_")[0] in str(err) and "needs" in str(err)
+        return
+    check_invariants(s, inputs)
+    assert len(s.train) == train and len(s.test) == test
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(train=st.integers(50, 1500), test=st.integers(1, 200), cells=st.integers(2, 64), seed=st.integers(0, 99))
+def test_density_invariants_for_random_configurations(inputs, pool, train, test, cells, seed):
+    try:
+        family = DensityFamily(train, test, seed, cells=cells, neighbours=3).split(inputs, pool)
+    except SplitError as err:
+        assert "split density" in str(err)
+        return
+    for s in family:
+        check_invariants(s, inputs)
+        assert len(s.train) == train and len(s.test) == test
+
+
+def test_annotations_and_storage(inputs, pool, tmp_path):
+    from synthgen.pqgram import pq_distance_rows
+    from synthgen.splits import read_split, test_frame, write_split
+
+    s = IIDSplit(train_size=300, test_size=40, seed=9).split(inputs, pool)
+    frame = test_frame(s, inputs)
+    assert list(frame.program_id) == list(s.test)
+    # each distance is the minimum over the training set, checked by brute force
+    for row in frame.itertuples():
+        syn = np.linalg.norm(inputs.syntax[s.train] - inputs.syntax[row.program_id], axis=1).min()
+        assert np.isclose(row.ood_syntax, syn, atol=1e-4)
+        pqd = pq_distance_rows(inputs.profiles, np.full(len(s.train), row.program_id), s.train).min()
+        assert np.isclose(row.ood_pqgram, pqd, atol=1e-6)
+        classes = np.unique(inputs.universe.semantic_class[s.train])
+        sem = np.linalg.norm(inputs.semantics[classes] - inputs.semantic_coords(np.array([row.program_id])), axis=1).min()
+        assert np.isclose(row.ood_semantics, sem, atol=1e-4)
+    path = write_split(s, frame, tmp_path)
+    first = path.read_bytes()
+    write_split(s, frame, tmp_path)
+    assert path.read_bytes() == first
+    train, test, meta = read_split(path)
+    assert np.array_equal(train, s.train) and np.array_equal(test.program_id, s.test)
+    assert meta["name"] == "iid" and meta["guard_removed"] == 0
