@@ -29,7 +29,8 @@ import torch
 
 from synthgen.grammar import Grammar, ParseError, Program, parse_prefix
 from synthgen.model import Synthesizer
-from synthgen.tasks import Tasks, random_keys
+from synthgen.seeding import random_keys
+from synthgen.tasks import Tasks
 from synthgen.tokenizer import BOS, EOS, N_SPECIAL, PAD, ExampleTokenizer, ProgramTokenizer
 
 METHODS = ("greedy", "sample", "beam")
@@ -148,7 +149,7 @@ def sample(
     vocab = np.arange(dec.tokenizer.vocab_size)[None, :]
     for step in range(dec.steps):
         logp = dec.log_probs(memory, prefix, state, done)
-        u = (random_keys("sample", seed, keys, index, step, vocab) >> np.uint64(11)).astype(np.float64)
+        u = (random_keys(seed, "sample", keys, index, step, vocab) >> np.uint64(11)).astype(np.float64)
         gumbel = -torch.log(-torch.log(torch.from_numpy((u + 0.5) / 2.0**53))).to(dec.device)
         token = (logp.double() / temperature + gumbel).argmax(-1)  # -inf stays -inf: masked tokens never win
         total += logp.gather(1, token[:, None])[:, 0]
@@ -215,7 +216,7 @@ def synthesize(
             t, lp = greedy(model, grammar, examples, constrained)
             t, lp = t[:, None], lp[:, None]
         elif method == "sample":
-            t, lp = sample(model, grammar, examples, n, temperature, constrained, tasks.program_ids[i : i + batch_size], seed)
+            t, lp = sample(model, grammar, examples, n, temperature, constrained, tasks.targets[i : i + batch_size], seed)
         else:
             t, lp = beam_search(model, grammar, examples, beam_size, constrained)
         padded = torch.full((*t.shape[:2], tokenizer.max_length), PAD, dtype=torch.long)

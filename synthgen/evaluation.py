@@ -29,7 +29,8 @@ from synthgen.decoding import Candidates, synthesize
 from synthgen.grammar import Grammar, Program
 from synthgen.model import Synthesizer
 from synthgen.params import Params
-from synthgen.tasks import Tasks, make_tasks, random_keys
+from synthgen.seeding import random_keys
+from synthgen.tasks import Tasks, make_tasks
 from synthgen.universe import Universe
 
 
@@ -67,7 +68,7 @@ def score_candidates(universe: Universe, tasks: Tasks, candidates: Candidates) -
     shape = (len(tasks), max((len(row) for row in candidates.programs), default=0))
     valid, consistent, passes = (np.zeros(shape, dtype=bool) for _ in range(3))
     outputs_of: dict[str, np.ndarray | None] = {}
-    targets = universe.class_outputs[universe.semantic_class[tasks.program_ids]]
+    targets = universe.class_outputs[universe.semantic_class[tasks.targets]]
     for i, row in enumerate(candidates.programs):
         for j, program in enumerate(row):
             if not isinstance(program, Program):
@@ -98,8 +99,8 @@ def task_table(
     c = passes.sum(axis=1)
     table = pd.DataFrame(
         {
-            "program_id": tasks.program_ids,
-            "size": universe.size[tasks.program_ids].astype(np.int64),
+            "program_id": tasks.targets,
+            "size": universe.size[tasks.targets].astype(np.int64),
             "valid": scores["valid"].mean(axis=1),
             "consistent": scores["consistent"].mean(axis=1),
         }
@@ -120,7 +121,7 @@ def bootstrap_ci(values, n_boot: int, confidence: float, seed: int, purpose: str
     if not len(v):
         return float("nan"), float("nan")
     # resample indices from hashed keys: the interval depends only on (seed, purpose, n)
-    keys = random_keys(purpose, seed, np.arange(n_boot)[:, None], np.arange(len(v))[None, :])
+    keys = random_keys(seed, purpose, np.arange(n_boot)[:, None], np.arange(len(v))[None, :])
     idx = (keys % np.uint64(len(v))).astype(np.int64)
     means = v[idx].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0

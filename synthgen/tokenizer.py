@@ -97,7 +97,13 @@ class ExampleTokenizer:
 
     def encode_tasks(self, tasks: Tasks) -> np.ndarray:
         """(n_tasks, K, n_fields) token ids."""
-        return self.encode(tasks.inputs, tasks.outputs)
+        return self.encode(self.grid_inputs(tasks.points), tasks.outputs)
+
+    def grid_inputs(self, points: np.ndarray) -> np.ndarray:
+        """The variables' values at grid points (row indices of ``Grammar.grid``, which is
+        row-major over the variables: the last varies fastest), shape (..., n_variables)."""
+        places = self.n_grid ** np.arange(self.n_variables - 1, -1, -1, dtype=np.int64)
+        return (np.asarray(points, dtype=np.int64)[..., None] // places) % self.n_grid + self.grid_low
 
     def decode(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inverse of :meth:`encode`: (inputs, outputs)."""

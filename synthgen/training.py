@@ -45,7 +45,8 @@ from tqdm import tqdm
 from synthgen.atomic import atomic_path, write_text
 from synthgen.params import Params
 from synthgen.model import ModelConfig, Synthesizer, count_parameters, training_flops_per_task
-from synthgen.tasks import check_program_ids, make_tasks, random_keys
+from synthgen.seeding import derive_seed, random_keys
+from synthgen.tasks import check_program_ids, make_tasks
 from synthgen.tokenizer import PAD, ExampleTokenizer, ProgramTokenizer
 from synthgen.universe import Universe
 
@@ -86,7 +87,7 @@ class Batches:
             n = len(self.train_ids)
             # keep only the epochs a batch can still touch
             self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
-            self._orders[epoch] = np.argsort(random_keys("train-order", self.seed, epoch, np.arange(n)), kind="stable")
+            self._orders[epoch] = np.argsort(random_keys(self.seed, "train-order", epoch, np.arange(n)), kind="stable")
         return self._orders[epoch]
 
     def ids_at(self, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +152,7 @@ def run_fingerprint(params: Params, seed: int, train_ids: np.ndarray, grammar_sy
 
 
 def _torch_seed(purpose: str, seed: int) -> int:
-    return int(random_keys(purpose, seed) >> np.uint64(1))
+    return derive_seed(seed, "torch", purpose)
 
 
 def write_curve(path: Path, rows: list[dict]) -> None:

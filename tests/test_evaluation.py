@@ -86,13 +86,14 @@ def test_ambiguity_on_a_hand_made_universe():
     u = enumerate_universe(g)
     assert u.n_classes == 5
     x = next(i for i in range(len(u)) if u.prefix(i) == "x")
-    at_zero = Tasks(np.array([x]), np.array([[0]]), g.grid[[[0]]], np.array([[0]]))  # x(0) = 0 = 2x(0)
-    at_one = Tasks(np.array([x]), np.array([[1]]), g.grid[[[1]]], np.array([[1]]))  # x(1) = 1 = 1: also the constant
-    both = Tasks(np.array([x]), np.array([[0, 1]]), g.grid[[[0, 1]]], np.array([[0, 1]]))
+    at_zero = Tasks(np.array([x]), np.array([[0]]), np.array([[0]]))  # x(0) = 0 = 2x(0)
+    at_one = Tasks(np.array([x]), np.array([[1]]), np.array([[1]]))  # x(1) = 1 = 1: also the constant
+    both = Tasks(np.array([x]), np.array([[0, 1]]), np.array([[0, 1]]))
     assert consistent_classes(u, at_zero)[0] == 2
     assert consistent_classes(u, at_one)[0] == 2
     assert consistent_classes(u, both)[0] == 1
-    mixed = Tasks(np.array([x, x]), np.array([[0, 1], [1, 1]]), g.grid[[[0, 1], [1, 1]]], np.array([[0, 1], [1, 1]]))
+    two = next(i for i in range(len(u)) if u.prefix(i) == "add 1 1")
+    mixed = Tasks(np.array([x, two]), np.array([[0], [0]]), np.array([[0], [2]]))  # only the constant 2 gives 2 at 0
     ceiling = ambiguity_ceiling(u, mixed)
     assert ceiling == {"ambiguous": 0.5, "uniform_guess": 0.75, "mean_consistent_classes": 1.5}
 

@@ -23,6 +23,12 @@ def test_examples_round_trip(universe, data):
     np.testing.assert_array_equal(back_out, outputs)
 
 
+def test_grid_inputs_are_the_grid_rows(universe):
+    g = universe.grammar
+    tok = ExampleTokenizer.for_grammar(g)
+    np.testing.assert_array_equal(tok.grid_inputs(np.arange(g.n_points)), g.grid)
+
+
 def test_each_field_uses_its_own_ids(universe):
     tok = ExampleTokenizer.for_grammar(universe.grammar)
     tokens = tok.encode(np.array([[-3, 3], [0, 0]]), np.array([-999999, 0]))
