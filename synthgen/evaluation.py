@@ -212,8 +212,14 @@ def evaluate(universe: Universe, model: Synthesizer, test_ids, params: Params, s
     """One row per test program: the tasks (purpose "test"), greedy decoding (``valid``,
     ``consistent``, ``pass@1``), ``params.evaluation.n_samples`` samples at
     ``params.decoding.temperature`` (``sample_valid``, ``sample_consistent`` shares and
-    ``pass@k`` for each k > 1) and ``consistent_classes``.  Summarise it with
-    :func:`summarize` and :func:`breakdown` (e.g. by OOD distance)."""
+    ``pass@k`` for each k > 1), the top beam of ``params.decoding.beam_size``
+    (``beam@1``) and ``consistent_classes``.  Summarise it with :func:`summarize` and
+    :func:`breakdown` (e.g. by OOD distance).
+
+    Why ``beam@1`` beside greedy ``pass@1``: greedy commits to one token at a time, and
+    most tasks fit many functions; on the default budget, runs differing only in seed
+    reached equal loss (1.50 to 1.52) and sampled pass@10 (0.40 to 0.41), but greedy pass@1
+    from 0.26 to 0.36, while the top beam stayed within 0.35 to 0.39."""
     seed = params.seed if seed is None else seed
     g, ev, dec = universe.grammar, params.evaluation, params.decoding
     tasks = make_tasks(universe, test_ids, params.tasks.n_examples, "test", seed)
@@ -227,5 +233,7 @@ def evaluate(universe: Universe, model: Synthesizer, test_ids, params: Params, s
     for k in ev.k:
         if k > 1:
             table[f"pass@{k}"] = sampled[f"pass@{k}"]
+    beams = synthesize(model, g, tasks, "beam", constrained=dec.constrained, beam_size=dec.beam_size)
+    table["beam@1"] = task_table(universe, tasks, score_candidates(universe, tasks, beams), ks=[1], ranked=True)["pass@1"]
     table["consistent_classes"] = consistent_classes(universe, tasks)
     return table

@@ -132,6 +132,6 @@ def test_evaluate_gives_one_row_per_test_program(universe, valid_ids, params):
     ids = valid_ids[::3000]
     table = evaluate(universe, model, ids, params)
     assert table["program_id"].tolist() == ids.tolist()
-    expected = {"valid", "consistent", "pass@1", "sample_valid", "sample_consistent", "consistent_classes"}
+    expected = {"valid", "consistent", "pass@1", "sample_valid", "sample_consistent", "beam@1", "consistent_classes"}
     assert expected | {f"pass@{k}" for k in params.evaluation.k} <= set(table.columns)
     assert table["valid"].eq(1.0).all() and (table["consistent_classes"] >= 1).all()
