@@ -270,6 +270,176 @@ class SplitsParams(_Section):
         return v
 
 
+class TaskParams(_Section):
+    """The synthesis task (STUDY.md section 5): K input-output examples of one program."""
+
+    n_examples: int
+
+    @field_validator("n_examples")
+    @classmethod
+    def _n_examples(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+
+class ModelParams(_Section):
+    """Sizes of the encoder-decoder transformer (synthgen/model.py)."""
+
+    encoder_layers: int
+    decoder_layers: int
+    width: int
+    heads: int
+    dropout: float
+
+    @field_validator("encoder_layers", "decoder_layers", "width", "heads")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("dropout")
+    @classmethod
+    def _dropout(cls, v: float) -> float:
+        if not 0.0 <= v < 1.0:
+            raise ValueError("must be a number in [0, 1)")
+        return v
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "ModelParams":
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        return self
+
+
+class TrainingParams(_Section):
+    """The training run (synthgen/training.py).  The budget is a number of tasks."""
+
+    tasks: int
+    batch_size: int
+    lr: float
+    min_lr: float
+    warmup: float
+    weight_decay: float
+    grad_clip: float
+    bf16: bool
+    device: str
+    threads: int
+    checkpoint_every: int
+    log_every: int
+
+    @field_validator("tasks", "batch_size", "threads", "checkpoint_every", "log_every")
+    @classmethod
+    def _positive_int(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("lr", "grad_clip")
+    @classmethod
+    def _positive_float(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("must be a number > 0")
+        return v
+
+    @field_validator("min_lr", "weight_decay")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if not v >= 0:
+            raise ValueError("must be a number >= 0")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("cpu", "cuda"):
+            raise ValueError("must be cpu or cuda")
+        return v
+
+    @field_validator("warmup")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 <= v < 1.0:
+            raise ValueError("must be a fraction of the steps in [0, 1)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainingParams":
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
+        if self.checkpoint_every % self.log_every:
+            # a checkpoint then never splits a logging interval, so resuming is exact
+            raise ValueError(
+                f"log_every ({self.log_every}) must divide checkpoint_every ({self.checkpoint_every})"
+            )
+        return self
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps of the budget: ``ceil(tasks / batch_size)``."""
+        return -(-self.tasks // self.batch_size)
+
+
+class DecodingParams(_Section):
+    """How programs are written from a trained model (synthgen/decoding.py)."""
+
+    constrained: bool
+    beam_size: int
+    temperature: float
+
+    @field_validator("beam_size")
+    @classmethod
+    def _beam(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError("must be a number > 0 (use greedy decoding for temperature 0)")
+        return v
+
+
+class EvaluationParams(_Section):
+    """Metrics (synthgen/evaluation.py): pass@k from n samples, bootstrap intervals."""
+
+    k: list[int]
+    n_samples: int
+    bootstrap: int
+    confidence: float
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, v: list[int]) -> list[int]:
+        if not v or any(k < 1 for k in v) or len(set(v)) != len(v):
+            raise ValueError("must be a non-empty list of distinct integers >= 1")
+        return v
+
+    @field_validator("n_samples", "bootstrap")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("confidence")
+    @classmethod
+    def _confidence(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError("must be a number in (0, 1)")
+        return v
+
+    @model_validator(mode="after")
+    def _k_at_most_n(self) -> "EvaluationParams":
+        if max(self.k) > self.n_samples:
+            # the unbiased pass@k estimator needs k <= n
+            raise ValueError(f"every k must be <= n_samples ({self.n_samples}); got k = {max(self.k)}")
+        return self
+
+
 class Params(_Section):
     """The whole of ``params.yaml``."""
 
@@ -279,6 +449,11 @@ class Params(_Section):
     syntax: SyntaxParams
     semantics: SemanticsParams
     splits: SplitsParams
+    tasks: TaskParams
+    model: ModelParams
+    training: TrainingParams
+    decoding: DecodingParams
+    evaluation: EvaluationParams
 
     # Checks across sections: field validators see the sections validated before them.
     @field_validator("syntax")
@@ -309,6 +484,15 @@ class Params(_Section):
             raise ValueError(f"min_size ({v.min_size}) exceeds grammar.max_size ({grammar.max_size})")
         return v
 
+    @field_validator("tasks")
+    @classmethod
+    def _examples_fit_grid(cls, v: TaskParams, info: ValidationInfo) -> TaskParams:
+        grammar = info.data.get("grammar")
+        if grammar is not None and v.n_examples > grammar.n_points:
+            # examples are distinct grid points (drawn without replacement)
+            raise ValueError(f"n_examples ({v.n_examples}) exceeds the grid's {grammar.n_points} points")
+        return v
+
     @field_validator("seed")
     @classmethod
     def _seed(cls, v: int) -> int:
@@ -329,7 +513,9 @@ def _format_error(source: str, err: ValidationError) -> str:
         msg = f"{loc}: missing key"
     else:
         text = first["msg"].removeprefix("Value error, ")
-        msg = f"{loc} = {first.get('input')!r}: {text}"
+        value = first.get("input")
+        # a check across keys names its keys itself: echoing the whole section would bury it
+        msg = f"{loc}: {text}" if isinstance(value, Mapping) else f"{loc} = {value!r}: {text}"
     more = len(err.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{source}: {msg}{suffix}"

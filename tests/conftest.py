@@ -1,4 +1,5 @@
-"""Shared fixtures: the smoke grammar and its universe (enumerated once per session)."""
+"""Shared fixtures: the smoke grammar and its universe (enumerated once per session), and
+the smoke profile's params for the synthesizer's tests."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from pathlib import Path
 import numpy as np
 
 import pytest
+import yaml
 
 from synthgen.enumeration import enumerate_universe
 from synthgen.grammar import Grammar
+from synthgen.params import Params, validate_params
+from synthgen.profiles import profile_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,3 +59,25 @@ def spaces_for():
         return SplitInputs(universe, syntax, semantics.astype(np.float32), profiles.counts)
 
     return build
+
+
+def smoke_params(**sections) -> Params:
+    """The smoke profile, with some sections' keys replaced: ``model={"width": 16}``."""
+    raw = yaml.safe_load(profile_text(ROOT, "smoke"))
+    for section, values in sections.items():
+        raw[section].update(values)
+    return validate_params(raw, source="smoke")
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    """The smoke profile; its grammar is the ``grammar`` fixture's."""
+    P = smoke_params()
+    assert Grammar.from_params(P.grammar) == make_grammar()
+    return P
+
+
+@pytest.fixture(scope="session")
+def valid_ids(universe) -> np.ndarray:
+    """Ids of the universe's in-bound programs, the ones that have tasks."""
+    return np.flatnonzero(universe.semantic_class >= 0)

@@ -1,0 +1,81 @@
+"""Synthesis tasks: K input-output examples of one program (STUDY.md section 5).
+
+A task shows the model the program's outputs at K *distinct* grid points, drawn without
+replacement: a repeated point would show the same example twice and carry no
+information, and K distinct points are what a user would give.
+
+Every random choice here comes from a hash of (seed, purpose, draw, program id, ...)
+(:func:`synthgen.seeding.random_keys`), never from a generator's call order, so a task is the same whichever job asks for it,
+in whatever order and batch (ExeDec's habit).  ``purpose`` names the use (``"train"``,
+``"test"``...); ``draw`` lets one purpose draw several independent example sets for a
+program, e.g. one per training epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synthgen.seeding import random_keys
+from synthgen.universe import Universe
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """A batch of tasks, row ``i`` for the target program ``targets[i]`` (a universe id).
+
+    ``points``: the example inputs as indices into the rows of ``Grammar.grid``, shape
+    (n, K); ``outputs``: the target's values there, (n, K).  The same three arrays as
+    :class:`synthgen.search.tasks.Tasks`, so that every method can face the same tasks."""
+
+    targets: np.ndarray
+    points: np.ndarray
+    outputs: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @property
+    def n_examples(self) -> int:
+        return self.points.shape[1]
+
+
+def example_points(
+    n_points: int, n_examples: int, program_ids: np.ndarray, purpose: str, seed: int, draw: int | np.ndarray = 0
+) -> np.ndarray:
+    """K distinct grid points per program, in random order: shape (n, K).
+
+    The first K of a random permutation of the grid (the points sorted by hashed keys)
+    are a uniform K-subset drawn without replacement.  ``draw`` is one number or one
+    per program."""
+    if not 1 <= n_examples <= n_points:
+        raise ValueError(f"n_examples must be in 1..{n_points} (the grid's points); got {n_examples}")
+    ids = np.asarray(program_ids, dtype=np.int64)
+    draws = np.broadcast_to(np.asarray(draw, dtype=np.int64), ids.shape)
+    keys = random_keys(seed, purpose, draws[:, None], ids[:, None], np.arange(n_points)[None, :])
+    return np.argsort(keys, axis=1, kind="stable")[:, :n_examples]
+
+
+def make_tasks(
+    universe: Universe, program_ids, n_examples: int, purpose: str, seed: int, draw: int | np.ndarray = 0
+) -> Tasks:
+    """The tasks of ``program_ids``: deterministic per (purpose, seed, draw, program id).
+
+    Programs out of bound have no outputs and so no task: asking for one is an error."""
+    ids = check_program_ids(universe, program_ids)
+    classes = universe.semantic_class[ids]
+    points = example_points(universe.grammar.n_points, n_examples, ids, purpose, seed, draw)
+    return Tasks(targets=ids, points=points, outputs=universe.class_outputs[classes[:, None], points])
+
+
+def check_program_ids(universe: Universe, program_ids) -> np.ndarray:
+    """``program_ids`` as int64, after checking that each is a program of the universe
+    with a task: out-of-bound programs have no outputs."""
+    ids = np.asarray(program_ids, dtype=np.int64).reshape(-1)
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(universe)):
+        raise ValueError(f"program ids must be in 0..{len(universe) - 1}")
+    bad = universe.semantic_class[ids] < 0
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} program(s) are out of bound and have no task, e.g. ids {ids[bad][:5].tolist()}")
+    return ids

@@ -1,0 +1,308 @@
+"""Training the synthesizer: a plain loop, nanoGPT-style, that can be killed and resumed.
+
+    result = train(universe, train_ids, params, out_dir, val_ids=val_ids)
+
+What is fixed by what:
+
+- **Budget.** ``training.tasks`` tasks, i.e. ``ceil(tasks / batch_size)`` optimiser steps.
+- **Data.** Step ``s`` trains on positions ``s*B .. (s+1)*B - 1`` of an endless stream:
+  epoch ``e`` is a permutation of ``train_ids`` keyed by a hash of ("train-order", seed,
+  e), and each program's K examples are drawn afresh each epoch (purpose "train", draw
+  ``e``).  So the batch of a step is a pure function of (seed, step): the data-order
+  position a checkpoint needs is the step, and nothing depends on call order.
+- **Optimiser.** AdamW (decay on matrices only), linear warm-up over ``warmup`` of the
+  steps, then cosine decay from ``lr`` to ``min_lr``; the schedule is a pure function of
+  the step, so it has no state beyond the step either.
+- **Checkpoints.** Every ``checkpoint_every`` steps and at the end, ``checkpoint.pt``
+  (model, optimiser, step, torch RNG state, the curve so far) and ``curve.tsv`` are
+  written atomically.  A killed run, restarted with the same arguments, resumes from the
+  last checkpoint and loses at most one interval; the result is bit-identical to an
+  uninterrupted run (tests/test_training.py).  A checkpoint made with other params,
+  seed or training programs is refused, not silently resumed.
+- **Device.** ``training.device``: ``cpu`` (the default profile) or ``cuda`` (the paper
+  profile); on a GPU, resuming is exact only as far as its kernels are deterministic.
+- **Outputs** in ``out_dir``: ``checkpoint.pt``, ``model.pt`` (config and weights of
+  the finished run, for evaluation) and ``curve.tsv`` (step, tasks, lr, train_loss and,
+  given ``val_ids``, val_loss: ``dvc plots`` reads it).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from synthgen.atomic import atomic_path, write_text
+from synthgen.params import Params
+from synthgen.model import ModelConfig, Synthesizer, count_parameters, training_flops_per_task
+from synthgen.seeding import derive_seed, random_keys
+from synthgen.tasks import check_program_ids, make_tasks
+from synthgen.tokenizer import PAD, ExampleTokenizer, ProgramTokenizer
+from synthgen.universe import Universe
+
+CHECKPOINT_FILE = "checkpoint.pt"
+MODEL_FILE = "model.pt"
+CURVE_FILE = "curve.tsv"
+CURVE_COLUMNS = ("step", "tasks", "lr", "train_loss", "val_loss")
+ADAM_BETAS = (0.9, 0.95)  # nanoGPT's: a shorter second-moment memory suits short, noisy runs
+VAL_TASKS_DRAW = 0
+
+
+@dataclass
+class TrainResult:
+    model: Synthesizer
+    config: ModelConfig
+    steps: int
+    tasks_seen: int
+    non_embedding_parameters: int
+    training_flops: float  # matmul FLOPs of the whole run: 3x forward per task seen
+    curve: list[dict]
+
+
+class Batches:
+    """The training stream: the tensors of step ``s`` are a pure function of (seed, s)."""
+
+    def __init__(self, universe: Universe, train_ids, n_examples: int, batch_size: int, seed: int) -> None:
+        self.universe, self.n_examples, self.batch_size, self.seed = universe, n_examples, batch_size, seed
+        self.train_ids = check_program_ids(universe, train_ids)  # fail now, not at some later step
+        if not len(self.train_ids):
+            raise ValueError("no training programs")
+        self.examples = ExampleTokenizer.for_grammar(universe.grammar)
+        self.programs = ProgramTokenizer.for_grammar(universe.grammar)
+        self._orders: dict[int, np.ndarray] = {}
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The permutation of the training programs in ``epoch``."""
+        if epoch not in self._orders:
+            n = len(self.train_ids)
+            # keep only the epochs a batch can still touch
+            self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
+            self._orders[epoch] = np.argsort(random_keys(self.seed, "train-order", epoch, np.arange(n)), kind="stable")
+        return self._orders[epoch]
+
+    def ids_at(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Program ids of a step's batch and the epoch each comes from."""
+        n = len(self.train_ids)
+        positions = step * self.batch_size + np.arange(self.batch_size)
+        epochs = positions // n
+        index = np.empty(self.batch_size, dtype=np.int64)
+        for e in np.unique(epochs):  # a batch spans at most a few epochs
+            at = epochs == e
+            index[at] = self.order(int(e))[positions[at] % n]
+        return self.train_ids[index], epochs
+
+    def tensors(self, program_ids: np.ndarray, purpose: str, draw) -> tuple[torch.Tensor, torch.Tensor]:
+        tasks = make_tasks(self.universe, program_ids, self.n_examples, purpose, self.seed, draw)
+        return (
+            torch.from_numpy(self.examples.encode_tasks(tasks)),
+            torch.from_numpy(self.programs.encode_universe(self.universe, program_ids)),
+        )
+
+    def at(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, epochs = self.ids_at(step)
+        return self.tensors(ids, "train", epochs)
+
+
+def learning_rate(step: int, steps: int, lr: float, min_lr: float, warmup: float) -> float:
+    """Linear warm-up over the first ``warmup`` share of the steps, then cosine decay."""
+    warmup_steps = int(warmup * steps)
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+def make_optimizer(model: Synthesizer, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only: decaying gains and embeddings only
+    shrinks them toward zero for no regularising benefit (nanoGPT's grouping)."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    params = list(model.parameters())
+    decay = [p for p in params if p.dim() >= 2 and id(p) not in embeddings]
+    no_decay = [p for p in params if p.dim() < 2 or id(p) in embeddings]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS)
+
+
+def run_fingerprint(params: Params, seed: int, train_ids: np.ndarray, grammar_symbols: tuple[str, ...]) -> str:
+    """What a checkpoint must match to be resumed: everything that shapes the run."""
+    h = hashlib.sha256()
+    h.update(json.dumps(
+        {
+            "tasks": params.tasks.model_dump(),
+            "model": params.model.model_dump(),
+            # how often checkpoints are written, on which device and threads, may change on resume
+            "training": params.training.model_dump(exclude={"checkpoint_every", "device", "threads"}),
+            "seed": seed,
+            "symbols": grammar_symbols,
+        },
+        sort_keys=True,
+    ).encode())
+    h.update(np.ascontiguousarray(train_ids, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _torch_seed(purpose: str, seed: int) -> int:
+    return derive_seed(seed, "torch", purpose)
+
+
+def write_curve(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CURVE_COLUMNS, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in CURVE_COLUMNS})
+    write_text(path, buf.getvalue())
+
+
+def _save(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_model(path: str | Path) -> Synthesizer:
+    """A trained model from ``model.pt`` (or ``checkpoint.pt``), in eval mode."""
+    # weights_only: a checkpoint is data (tensors, numbers, strings); loading runs no pickled code
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = Synthesizer(ModelConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def train(
+    universe: Universe,
+    train_ids,
+    params: Params,
+    out_dir: str | Path,
+    *,
+    val_ids=None,
+    seed: int | None = None,
+    progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train a synthesizer on the tasks of ``train_ids`` (universe program ids) for the
+    budget in ``params.training``, resuming from ``out_dir/checkpoint.pt`` if present.
+
+    ``val_ids``: programs whose loss (on fixed tasks, purpose "validation") joins the
+    curve at every log row.  ``seed`` defaults to ``params.seed``.  ``on_step(step)`` is
+    called after every optimiser step (tests interrupt a run with it)."""
+    tp = params.training
+    seed = params.seed if seed is None else seed
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(tp.threads)
+    train_ids = np.asarray(train_ids, dtype=np.int64)
+    batches = Batches(universe, train_ids, params.tasks.n_examples, tp.batch_size, seed)
+    device = torch.device(tp.device)
+    val = None
+    if val_ids is not None and len(val_ids):
+        val = tuple(t.to(device) for t in batches.tensors(np.asarray(val_ids, dtype=np.int64), "validation", VAL_TASKS_DRAW))
+
+    config = ModelConfig.from_params(params.model, universe.grammar)
+    torch.manual_seed(_torch_seed("model-init", seed))  # seeds CUDA too
+    model = Synthesizer(config).to(device)
+    optimizer = make_optimizer(model, tp.lr, tp.weight_decay)
+    fingerprint = run_fingerprint(params, seed, train_ids, universe.grammar.symbols)
+    step, curve = 0, []
+    checkpoint = out_dir / CHECKPOINT_FILE
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state["fingerprint"] != fingerprint:
+            raise ValueError(
+                f"{checkpoint} belongs to a run with other params, seed or training programs; "
+                "delete it (or use another out_dir) to start afresh"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])  # moves its state to the parameters' device
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        step, curve = state["step"], state["curve"]
+    else:
+        torch.manual_seed(_torch_seed("dropout", seed))
+
+    def save_checkpoint() -> None:
+        _save(
+            {
+                "fingerprint": fingerprint,
+                "config": config.to_dict(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "step": step,
+                "curve": curve,
+            },
+            checkpoint,
+        )
+        write_curve(out_dir / CURVE_FILE, curve)
+
+    positions_per_task = params.tasks.n_examples + config.max_length - 1  # encoder + decoder positions
+    bar = tqdm(total=tp.steps, initial=step, desc=f"train {out_dir.name}", unit="step", disable=not progress)
+    loss_sum, loss_n, t_last, step_last = 0.0, 0, time.perf_counter(), step
+    model.train()
+    while step < tp.steps:
+        lr = learning_rate(step, tp.steps, tp.lr, tp.min_lr, tp.warmup)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        examples, programs = (t.to(device) for t in batches.at(step))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tp.bf16):
+            _, loss = model(examples, programs)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+        if step % tp.log_every == 0 or step == tp.steps:
+            row = {"step": step, "tasks": step * tp.batch_size, "lr": lr, "train_loss": loss_sum / loss_n, "val_loss": None}
+            if val is not None:
+                row["val_loss"] = validation_loss(model, *val, tp.batch_size, tp.bf16)
+            curve.append(row)
+            loss_sum, loss_n = 0.0, 0
+            now = time.perf_counter()
+            rate = (step - step_last) * tp.batch_size / max(now - t_last, 1e-9)
+            t_last, step_last = now, step
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", tasks_s=f"{rate:.0f}", tok_s=f"{rate * positions_per_task:.0f}")
+        if step % tp.checkpoint_every == 0 or step == tp.steps:
+            save_checkpoint()
+        bar.update(1)
+        if on_step is not None:
+            on_step(step)
+    bar.close()
+    _save({"config": config.to_dict(), "model": {k: v.cpu() for k, v in model.state_dict().items()}, "step": step}, out_dir / MODEL_FILE)
+    model.eval()
+    return TrainResult(
+        model=model,
+        config=config,
+        steps=step,
+        tasks_seen=step * tp.batch_size,
+        non_embedding_parameters=count_parameters(model),
+        training_flops=float(training_flops_per_task(config, params.tasks.n_examples)) * step * tp.batch_size,
+        curve=curve,
+    )
+
+
+@torch.no_grad()
+def validation_loss(model: Synthesizer, examples: torch.Tensor, programs: torch.Tensor, batch_size: int, bf16: bool) -> float:
+    """Mean per-token loss over fixed tasks; touches no random state (no dropout)."""
+    was_training = model.training
+    model.eval()
+    total, tokens = 0.0, 0
+    for i in range(0, len(examples), batch_size):
+        p = programs[i : i + batch_size]
+        with torch.autocast(examples.device.type, dtype=torch.bfloat16, enabled=bf16):
+            _, loss = model(examples[i : i + batch_size], p)
+        n = int((p[:, 1:] != PAD).sum())
+        total, tokens = total + loss.item() * n, tokens + n
+    model.train(was_training)
+    return total / tokens

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthgen.grammar import parse_prefix
+from synthgen.tokenizer import BOS, EOS, PAD, ExampleTokenizer, ProgramTokenizer
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_examples_round_trip(universe, data):
+    g = universe.grammar
+    tok = ExampleTokenizer.for_grammar(g)
+    n = data.draw(st.integers(1, 6))
+    inputs = np.array(data.draw(st.lists(st.lists(st.integers(g.grid_low, g.grid_high), min_size=2, max_size=2), min_size=n, max_size=n)))
+    outputs = np.array(data.draw(st.lists(st.integers(-g.value_bound, g.value_bound), min_size=n, max_size=n)))
+    tokens = tok.encode(inputs, outputs)
+    assert tokens.shape == (n, tok.n_fields)
+    assert tokens.min() >= 0 and tokens.max() < tok.vocab_size
+    back_in, back_out = tok.decode(tokens)
+    np.testing.assert_array_equal(back_in, inputs)
+    np.testing.assert_array_equal(back_out, outputs)
+
+
+def test_grid_inputs_are_the_grid_rows(universe):
+    g = universe.grammar
+    tok = ExampleTokenizer.for_grammar(g)
+    np.testing.assert_array_equal(tok.grid_inputs(np.arange(g.n_points)), g.grid)
+
+
+def test_each_field_uses_its_own_ids(universe):
+    tok = ExampleTokenizer.for_grammar(universe.grammar)
+    tokens = tok.encode(np.array([[-3, 3], [0, 0]]), np.array([-999999, 0]))
+    edges = np.append(tok.field_offsets, tok.vocab_size)
+    assert ((tokens >= edges[:-1]) & (tokens < edges[1:])).all()
+
+
+def test_values_the_vocabulary_cannot_write_are_refused(universe):
+    tok = ExampleTokenizer.for_grammar(universe.grammar)
+    with pytest.raises(ValueError, match="digits"):
+        tok.encode(np.array([[0, 0]]), np.array([10**tok.n_digits]))
+    with pytest.raises(ValueError, match="grid"):
+        tok.encode(np.array([[universe.grammar.grid_high + 1, 0]]), np.array([0]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_programs_round_trip(universe, data):
+    tok = ProgramTokenizer.for_grammar(universe.grammar)
+    pid = data.draw(st.integers(0, len(universe) - 1))
+    row = tok.encode_universe(universe, [pid])[0]
+    tokens = universe.tokens(pid)
+    assert row[0] == BOS and row[len(tokens) + 1] == EOS and (row[len(tokens) + 2 :] == PAD).all()
+    np.testing.assert_array_equal(row, tok.encode(tokens))
+    assert tok.decode(row) == tokens
+    assert parse_prefix(tok.decode(row), universe.grammar) == universe.program(pid)
+
+
+def test_decode_stops_at_eos_and_keeps_stray_specials_unparseable(universe):
+    tok = ProgramTokenizer.for_grammar(universe.grammar)
+    x = tok.encode(["x"])[1]
+    assert tok.decode([BOS, x, EOS, x]) == ["x"]
+    assert not parse_prefix(tok.decode([BOS, x, PAD, x]), universe.grammar)
+    with pytest.raises(ValueError):
+        tok.encode(["nope"])
