@@ -32,14 +32,22 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
-def run(name: str, overrides: dict | None = None, kernel: str | None = None) -> None:
+def run(
+    name: str,
+    overrides: dict | None = None,
+    kernel: str | None = None,
+    parameters: dict | None = None,
+    output: str | None = None,
+) -> None:
+    """Execute ``notebooks/<name>.ipynb`` into ``reports/notebooks/<output or name>.ipynb``;
+    ``parameters`` are notebook variables (e.g. the split a training notebook trains on)."""
     root = repo_root()
     overrides = overrides or {}
     load_params(root / "params.yaml", overrides)  # fail fast, in one line
     source = root / "notebooks" / f"{name}.ipynb"
     if not source.is_file():
         raise FileNotFoundError(f"no notebook {source.relative_to(root)}")
-    target = root / "reports" / "notebooks" / f"{name}.ipynb"
+    target = root / "reports" / "notebooks" / f"{output or name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
 
     import papermill
@@ -50,7 +58,7 @@ def run(name: str, overrides: dict | None = None, kernel: str | None = None) -> 
         papermill.execute_notebook(
             str(source),
             tmp,
-            parameters={"params_path": str(root / "params.yaml"), "overrides": overrides},
+            parameters={"params_path": str(root / "params.yaml"), "overrides": overrides, **(parameters or {})},
             cwd=str(root / "notebooks"),
             kernel_name=kernel,
             log_output=True,
@@ -66,10 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synthgen.notebook", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="notebook name without .ipynb, e.g. 02_enumeration")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a notebook parameter (YAML value), e.g. -p split iid")
+    parser.add_argument("--output", default=None, help="name of the executed copy (default: the notebook's)")
     parser.add_argument("--kernel", default=None, help="Jupyter kernel (default: the notebook's, 'synthgen')")
     args = parser.parse_args(argv)
     try:
-        run(args.name, _parse_set(args.set), args.kernel)
+        parameters = {k: yaml.safe_load(v) for k, v in args.parameter}
+        run(args.name, _parse_set(args.set), args.kernel, parameters, args.output)
     except (ParamsError, FileNotFoundError) as err:
         print(f"synthgen: {err}", file=sys.stderr)
         return 2

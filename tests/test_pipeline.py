@@ -49,9 +49,15 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
     _run(["dvc", "repro"], smoke_repo)
     metrics = json.loads((smoke_repo / "reports/metrics/enumeration.json").read_text())
     assert metrics["programs"] == 17_830  # analytic count of the smoke grammar (max_size 5)
-    for name in ("01_grammar", "02_enumeration"):
-        assert (smoke_repo / "reports/notebooks" / f"{name}.ipynb").is_file()
+    for name in ("01_grammar", "02_enumeration", "03_metric_spaces", "04_splits", "05_training_iid", "06_evaluation"):
+        assert (smoke_repo / "reports/notebooks" / f"{name}.ipynb").is_file(), name
     assert any((smoke_repo / "reports/figures/02_enumeration").glob("*.png"))
+    splits = json.loads((smoke_repo / "reports/metrics/splits.json").read_text())
+    evaluation = json.loads((smoke_repo / "reports/metrics/evaluation.json").read_text())
+    assert set(evaluation) == set(splits) and len(splits) == 7  # every split trained and evaluated
+    for split, m in evaluation.items():
+        assert 0 <= m["pass@1"]["ci"][0] <= m["pass@1"]["mean"] <= m["pass@1"]["ci"][1] <= 1, split
+    assert (smoke_repo / "reports/figures/06_evaluation/generalization_map.png").is_file()
     again = _run(["dvc", "repro"], smoke_repo)
     assert "Data and pipelines are up to date" in again.stdout
     status = _run(["dvc", "status"], smoke_repo)
