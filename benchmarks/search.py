@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthgen.enumeration import enumerate_universe  # noqa: E402
 from synthgen.grammar import Grammar  # noqa: E402
 from synthgen.params import load_params  # noqa: E402
-from synthgen.search import EnumerativeSearch, SearchResults, Tasks, draw_tasks, passes  # noqa: E402
+from synthgen.search import EnumerativeSearch, SearchResults, Tasks, passes  # noqa: E402
+from synthgen.tasks import make_tasks  # noqa: E402
 from synthgen.seeding import rng_for  # noqa: E402
 from synthgen.universe import Universe  # noqa: E402
 
@@ -141,7 +142,7 @@ def main() -> None:
 
     rng = rng_for(params.seed, "benchmark", "search")
     targets = rng.choice(np.flatnonzero(universe.semantic_class >= 0), size=args.tasks, replace=False)
-    tasks = draw_tasks(universe, targets, K, rng)
+    tasks = make_tasks(universe, targets, K, "benchmark-search", params.seed)
     # The same targets, all with the example inputs of the first task.
     shared_points = np.tile(tasks.points[0], (len(tasks), 1))
     shared_outputs = universe.class_outputs[universe.semantic_class[targets][:, None], shared_points]

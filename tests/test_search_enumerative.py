@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from synthgen.enumeration import enumerate_universe
 from synthgen.grammar import analytic_counts
-from synthgen.search import EnumerativeSearch, draw_tasks, grid_points, passes
+from synthgen.search import EnumerativeSearch, grid_points, passes
+from synthgen.tasks import make_tasks
 from synthgen.seeding import rng_for
 from tests.conftest import make_grammar
 
@@ -48,7 +49,8 @@ def search(universe):
 
 def random_tasks(universe, n, k, *words):
     rng = rng_for(0, "test_search", *words)
-    return draw_tasks(universe, rng.integers(0, len(universe), n), k, rng)
+    targets = rng.choice(np.flatnonzero(universe.semantic_class >= 0), size=n)
+    return make_tasks(universe, targets, k, "test_search:" + ":".join(map(str, words)), seed=0)
 
 
 def check(search, universe, points, outputs, budget=None, unit="programs"):

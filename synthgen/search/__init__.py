@@ -10,7 +10,7 @@ them, reporting their cost in the same units so that notebook 08 can compare the
 """
 
 from synthgen.search.enumerative import BUDGET_UNITS, EnumerativeSearch, SearchResult, SearchResults
-from synthgen.search.tasks import Tasks, draw_tasks, grid_points, passes
+from synthgen.search.tasks import Tasks, grid_points, passes
 
 __all__ = [
     "BUDGET_UNITS",
@@ -18,7 +18,6 @@ __all__ = [
     "SearchResult",
     "SearchResults",
     "Tasks",
-    "draw_tasks",
     "grid_points",
     "passes",
 ]

@@ -12,40 +12,11 @@ weaker, and :attr:`SearchResults.consistent_classes` says by how much for each t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from synthgen.grammar import Grammar
+from synthgen.tasks import Tasks  # noqa: F401  (the one task type, re-exported)
 from synthgen.universe import OUT_OF_BOUND, Universe
-
-
-@dataclass(frozen=True)
-class Tasks:
-    """``T`` tasks of ``K`` examples each, as arrays."""
-
-    targets: np.ndarray  # int64 (T,): program ids of the targets
-    points: np.ndarray  # int64 (T, K): grid points of the example inputs, distinct within a task
-    outputs: np.ndarray  # int64 (T, K): the targets' outputs there
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-
-def draw_tasks(universe: Universe, targets: np.ndarray, k: int, rng: np.random.Generator) -> Tasks:
-    """One task per target program: ``k`` distinct grid points drawn uniformly, and the
-    target's outputs there."""
-    targets = np.asarray(targets, dtype=np.int64)
-    n_points = universe.grammar.n_points
-    if not 1 <= k <= n_points:
-        raise ValueError(f"k must be in 1..{n_points} (the grid's points), got {k}")
-    classes = universe.semantic_class[targets]
-    if (classes == OUT_OF_BOUND).any():
-        raise ValueError("an out-of-bound program has no outputs to give as examples")
-    # The first k columns of an independent random permutation per row.
-    points = np.argsort(rng.random((len(targets), n_points)), axis=1)[:, :k].astype(np.int64)
-    outputs = universe.class_outputs[classes[:, None], points]
-    return Tasks(targets, points, outputs)
 
 
 def grid_points(grammar: Grammar, inputs: np.ndarray) -> np.ndarray:
