@@ -209,6 +209,14 @@ class DensityParams(_Section):
     cells: int = Field(description="k-means cells for diverse (stratified) sampling")
     neighbours: int = Field(description="k of the k-th-neighbour distance that measures local sparseness")
     tilt: float = Field(description="test weight = sparseness ** tilt; 0 = no shift")
+    reference: int = Field(description="pool programs the sparseness is measured against (a seeded sample)")
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError("must be an integer >= 2")
+        return v
 
     @field_validator("cells")
     @classmethod
@@ -249,6 +257,7 @@ class SplitsParams(_Section):
     """Train and test sets (STUDY.md section 4)."""
 
     pool: str
+    guard: str
     min_size: int
     train_size: int
     test_size: int
@@ -260,6 +269,13 @@ class SplitsParams(_Section):
     def _pool(cls, v: str) -> str:
         if v not in ("representatives", "programs"):
             raise ValueError("must be representatives (one program per semantic class) or programs")
+        return v
+
+    @field_validator("guard")
+    @classmethod
+    def _guard(cls, v: str) -> str:
+        if v not in ("held_out", "all"):
+            raise ValueError("must be held_out (the support splits) or all (every split)")
         return v
 
     @field_validator("min_size", "train_size", "test_size")

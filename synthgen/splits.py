@@ -86,6 +86,12 @@ class Split:
     guard_removed: int = 0  # training candidates dropped: their class occurs in the test set
     filter_removed: int = 0  # test candidates dropped by the split's own condition
     notes: dict = field(default_factory=dict)
+    guarded: bool = True  # whether the leakage guard ran (always, for held-out splits)
+
+
+def test_twins(s: Split, universe: Universe) -> int:
+    """Test programs whose semantic class occurs in the training set (0 when guarded)."""
+    return int(np.isin(universe.semantic_class[s.test], universe.semantic_class[s.train]).sum())
 
 
 # --- building blocks ----------------------------------------------------------------
@@ -154,12 +160,19 @@ def diverse_sample(coords: np.ndarray, n: int, n_cells: int, rng: np.random.Gene
     return np.sort(np.concatenate(picks))
 
 
-def kth_neighbour_distance(coords: np.ndarray, k: int) -> np.ndarray:
-    """Distance from each row to its k-th nearest other row (a local-density scale)."""
-    k = min(k, len(coords) - 1)
-    nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(coords)
+def kth_neighbour_distance(coords: np.ndarray, k: int, reference: int, rng: np.random.Generator) -> np.ndarray:
+    """Distance from each row to its k-th nearest neighbour among a random ``reference``
+    subset of the rows (itself excluded): a local-sparseness scale that costs
+    len(coords) x reference distances instead of len(coords) squared."""
+    n = len(coords)
+    ref = np.sort(rng.choice(n, size=min(reference, n), replace=False))
+    k = min(k, len(ref) - 1)
+    nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(coords[ref])
     dist, _ = nn.kneighbors(coords)
-    return dist[:, k]
+    in_ref = np.zeros(n, bool)
+    in_ref[ref] = True
+    # a reference row finds itself at distance 0 first: its k-th neighbour is one further
+    return np.where(in_ref, dist[:, k], dist[:, k - 1])
 
 
 def gram_presence(profiles: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
@@ -175,15 +188,18 @@ class IIDSplit:
     train_size: int
     test_size: int
     seed: int
+    guard: bool = True
     name: str = "iid"
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> Split:
         rng = rng_for(self.seed, "splits", self.name)
         test = draw(rng, pool, self.test_size, self.name, "the test set")
         rest = np.setdiff1d(pool, test)
-        rest, removed = leakage_guard(inputs.universe, rest, test)
+        removed = 0
+        if self.guard:
+            rest, removed = leakage_guard(inputs.universe, rest, test)
         train = draw(rng, rest, self.train_size, self.name, "the training set")
-        return Split(self.name, "iid", train, test, guard_removed=removed)
+        return Split(self.name, "iid", train, test, guard_removed=removed, guarded=self.guard)
 
 
 @dataclass
@@ -196,13 +212,16 @@ class DensityFamily:
     cells: int = 256
     neighbours: int = 10
     tilt: float = 1.0
+    reference: int = 20_000
+    guard: bool = True
     samplers: tuple[str, ...] = DENSITY_SAMPLERS
 
     def shifted_test(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Test programs drawn with probability proportional to (local sparseness)^tilt:
-        the distance to the k-th nearest pool program in the joint space."""
+        the distance to the k-th nearest of a random reference subset of the pool, in
+        the joint space."""
         rng = rng_for(self.seed, "splits", "density", "test")
-        scale = kth_neighbour_distance(inputs.joint_coords(pool), self.neighbours)
+        scale = kth_neighbour_distance(inputs.joint_coords(pool), self.neighbours, self.reference, rng)
         weight = np.power(np.maximum(scale, 1e-9), self.tilt)
         if self.test_size > len(pool):
             raise SplitError(f"split density: the test set needs {self.test_size} programs but the pool has {len(pool)}")
@@ -211,7 +230,9 @@ class DensityFamily:
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> list[Split]:
         test, _ = self.shifted_test(inputs, pool)
-        rest, removed = leakage_guard(inputs.universe, np.setdiff1d(pool, test), test)
+        rest, removed = np.setdiff1d(pool, test), 0
+        if self.guard:
+            rest, removed = leakage_guard(inputs.universe, rest, test)
         if self.train_size > len(rest):
             raise SplitError(
                 f"split density: the training sets need {self.train_size} programs but only {len(rest)} remain "
@@ -230,7 +251,8 @@ class DensityFamily:
                     "diverse_both": lambda: inputs.joint_coords(rest),
                 }[sampler]()
                 train = np.sort(rest[diverse_sample(coords, self.train_size, self.cells, rng)])
-            out.append(Split(name, "density", train, test, guard_removed=removed, notes={"sampler": sampler}))
+            out.append(Split(name, "density", train, test, guard_removed=removed, notes={"sampler": sampler},
+                             guarded=self.guard))
         return out
 
 
@@ -326,9 +348,11 @@ def make_splits(inputs: SplitInputs, cfg, seed: int) -> list[Split]:
     """All splits configured in ``params.splits`` (a :class:`SplitsParams`)."""
     pool = candidate_pool(inputs.universe, cfg.pool, cfg.min_size)
     common = dict(train_size=cfg.train_size, test_size=cfg.test_size, seed=seed)
-    splits = [IIDSplit(**common).split(inputs, pool)]
+    guard_all = cfg.guard == "all"  # held-out (support) splits are always guarded
+    splits = [IIDSplit(**common, guard=guard_all).split(inputs, pool)]
     splits += DensityFamily(
-        **common, cells=cfg.density.cells, neighbours=cfg.density.neighbours, tilt=cfg.density.tilt
+        **common, cells=cfg.density.cells, neighbours=cfg.density.neighbours, tilt=cfg.density.tilt,
+        reference=cfg.density.reference, guard=guard_all,
     ).split(inputs, pool)
     splits.append(SupportSyntaxSplit(**common, region_share=cfg.support.region_share).split(inputs, pool))
     splits.append(SupportSemanticsSplit(**common, region_share=cfg.support.region_share).split(inputs, pool))
@@ -341,7 +365,8 @@ def check_invariants(s: Split, inputs: SplitInputs) -> None:
     """The promises every split keeps; a violation is a bug, so it raises."""
     u = inputs.universe
     assert len(np.intersect1d(s.train, s.test)) == 0, f"{s.name}: train and test overlap"
-    assert not np.isin(u.semantic_class[s.train], u.semantic_class[s.test]).any(), f"{s.name}: a test class leaks"
+    if s.guarded or s.family == "support":
+        assert not np.isin(u.semantic_class[s.train], u.semantic_class[s.test]).any(), f"{s.name}: a test class leaks"
     if s.name == "support_semantics":
         seen = gram_presence(inputs.profiles, s.train)
         assert not (inputs.profiles[s.test][:, ~seen] > 0).sum(), f"{s.name}: a test pq-gram is unseen"
@@ -380,7 +405,7 @@ def write_split(s: Split, test: pd.DataFrame, folder: str | Path) -> Path:
     frame = pd.concat(
         [pd.DataFrame({"program_id": s.train}).assign(part="train"), test.assign(part="test")], ignore_index=True
     )
-    meta = {"name": s.name, "family": s.family, "guard_removed": s.guard_removed,
+    meta = {"name": s.name, "family": s.family, "guarded": s.guarded, "guard_removed": s.guard_removed,
             "filter_removed": s.filter_removed, "notes": s.notes}
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({b"synthgen.split": json.dumps(meta, sort_keys=True).encode()})
@@ -423,7 +448,9 @@ def summary_table(splits: list[Split], frames: dict[str, pd.DataFrame], universe
     for s in splits:
         for part, ids in (("train", s.train), ("test", s.test)):
             row = {"split": s.name, "family": s.family, "part": part, **salient_summary(universe, ids, counts)}
+            row["guarded"] = s.guarded
             row["guard_removed"] = s.guard_removed
+            row["test_twins"] = test_twins(s, universe)
             row["filter_removed"] = s.filter_removed
             if part == "test":
                 for col in ("ood_syntax", "ood_pqgram", "ood_semantics"):

@@ -58,6 +58,9 @@ BAD = [
     ("enumeration.compression", "lz4", "enumeration.compression = 'lz4': must be one of zstd, snappy, gzip, none"),
     ("enumeration.row_group_size", 10, "must be an integer >= 1024"),
     ("grammar", None, "grammar = None"),
+    ("splits.guard", "some", "splits.guard = 'some': must be held_out (the support splits) or all (every split)"),
+    ("splits.pool", "classes", "splits.pool = 'classes': must be representatives"),
+    ("splits.min_size", 8, "splits: min_size (8) exceeds grammar.max_size (7)"),
 ]
 
 

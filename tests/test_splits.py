@@ -55,6 +55,34 @@ def test_guard_removes_twins_when_the_pool_has_them(inputs, universe):
     assert not np.isin(universe.semantic_class[s.train], universe.semantic_class[s.test]).any()
 
 
+def test_unguarded_reference_reports_its_twins(inputs, universe):
+    from synthgen.splits import test_twins
+
+    programs = candidate_pool(universe, "programs", min_size=2)
+    s = IIDSplit(train_size=2000, test_size=200, seed=0, guard=False).split(inputs, programs)
+    check_invariants(s, inputs)
+    assert s.guard_removed == 0 and not s.guarded
+    assert test_twins(s, universe) > 0  # common functions have twins in a random training set
+    guarded = IIDSplit(train_size=2000, test_size=200, seed=0).split(inputs, programs)
+    assert test_twins(guarded, universe) == 0
+
+
+def test_held_out_splits_are_always_guarded(inputs, universe):
+    from types import SimpleNamespace
+
+    from synthgen.splits import make_splits, test_twins
+
+    cfg = SimpleNamespace(
+        pool="programs", guard="held_out", min_size=2, train_size=1500, test_size=60,
+        density=SimpleNamespace(cells=8, neighbours=3, tilt=1.0, reference=2000),
+        support=SimpleNamespace(region_share=0.2),
+    )
+    splits = {s.name: s for s in make_splits(inputs, cfg, seed=0)}
+    assert not splits["iid"].guarded and not splits["density_random"].guarded
+    for name in ("support_syntax", "support_semantics"):
+        assert splits[name].guarded and test_twins(splits[name], universe) == 0
+
+
 def test_density_family_shares_test_and_train_size(inputs, pool):
     family = DensityFamily(train_size=600, test_size=100, seed=1, cells=16, neighbours=5).split(inputs, pool)
     assert [s.name for s in family] == [
@@ -71,7 +99,7 @@ def test_density_family_shares_test_and_train_size(inputs, pool):
 
 
 def test_shifted_test_prefers_sparse_regions(inputs, pool):
-    fam = DensityFamily(train_size=10, test_size=300, seed=2, neighbours=5, tilt=2.0)
+    fam = DensityFamily(train_size=10, test_size=300, seed=2, neighbours=5, tilt=2.0, reference=1000)
     test, weight = fam.shifted_test(inputs, pool)
     in_test = np.isin(pool, test)
     assert np.median(weight[in_test]) > np.median(weight[~in_test])
