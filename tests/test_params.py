@@ -68,7 +68,7 @@ BAD = [
     ("scaling.budgets", [0.5, 0.25, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.25, 0.5], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.0, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
-    ("scaling.budgets", [0.001, 1.0], "fall on steps [0, 512]; each must be a distinct step >= 1"),
+    ("scaling.budgets", [0.0005, 1.0], "fall on steps [0, 512]; each must be a distinct step >= 1"),
 ]
 
 
