@@ -456,6 +456,61 @@ class EvaluationParams(_Section):
         return self
 
 
+class ScalingSize(_Section):
+    """One model size of the scaling grid: the shape keys of ``model`` (its dropout applies)."""
+
+    encoder_layers: int
+    decoder_layers: int
+    width: int
+    heads: int
+
+    @field_validator("encoder_layers", "decoder_layers", "width", "heads")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "ScalingSize":
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        return self
+
+
+class ScalingParams(_Section):
+    """The scaling grid (STUDY.md section 6, synthgen/scaling_grid.py): one run per
+    (size, split) with the largest budget; smaller budgets are snapshots along the way."""
+
+    sizes: dict[str, ScalingSize] = Field(description="named model sizes; dvc.yaml's matrix lists the names")
+    tasks: int = Field(description="the largest budget: tasks seen by each run")
+    budgets: list[float] = Field(description="shares of tasks at which a snapshot is evaluated")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: dict) -> dict:
+        if len(v) < 2:
+            raise ValueError("must name at least 2 model sizes: a scaling fit needs a range of sizes")
+        for name in v:
+            if not _IDENTIFIER.match(name):
+                raise ValueError(f"size name {name!r} must be a lower-case identifier (it names files)")
+        return v
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < b <= 1 for b in v) or any(a >= b for a, b in zip(v, v[1:])) or v[-1] != 1:
+            raise ValueError("must be strictly increasing shares in (0, 1] ending with 1 (the whole run)")
+        return v
+
+
 class Params(_Section):
     """The whole of ``params.yaml``."""
 
@@ -470,8 +525,23 @@ class Params(_Section):
     training: TrainingParams
     decoding: DecodingParams
     evaluation: EvaluationParams
+    scaling: ScalingParams
 
     # Checks across sections: field validators see the sections validated before them.
+    @field_validator("scaling")
+    @classmethod
+    def _snapshots_are_distinct_steps(cls, v: ScalingParams, info: ValidationInfo) -> ScalingParams:
+        training = info.data.get("training")
+        if training is not None:
+            steps = -(-v.tasks // training.batch_size)
+            at = [round(b * steps) for b in v.budgets]
+            if at[0] < 1 or len(set(at)) < len(at):
+                raise ValueError(
+                    f"budgets {v.budgets} of {steps} steps (tasks / training.batch_size) fall on steps {at}; "
+                    "each must be a distinct step >= 1: raise tasks or spread the budgets"
+                )
+        return v
+
     @field_validator("syntax")
     @classmethod
     def _grams_fit_int64(cls, v: SyntaxParams, info: ValidationInfo) -> SyntaxParams:

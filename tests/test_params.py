@@ -61,6 +61,17 @@ BAD = [
     ("splits.guard", "some", "splits.guard = 'some': must be held_out (the support splits) or all (every split)"),
     ("splits.pool", "classes", "splits.pool = 'classes': must be representatives"),
     ("splits.min_size", 8, "splits: min_size (8) exceeds grammar.max_size (7)"),
+    ("scaling.sizes", {"xs": DEFAULT["scaling"]["sizes"]["xs"]}, "must name at least 2 model sizes"),
+    ("scaling.sizes", {**DEFAULT["scaling"]["sizes"], "XL": DEFAULT["scaling"]["sizes"]["l"]}, "size name 'XL' must be"),
+    ("scaling.sizes", {**DEFAULT["scaling"]["sizes"], "xl": {"encoder_layers": 1, "decoder_layers": 1, "width": 30, "heads": 4}},
+     "width (30) must be divisible by heads (4)"),
+    ("scaling.sizes", {**DEFAULT["scaling"]["sizes"], "xl": {"encoder_layers": 0, "decoder_layers": 1, "width": 32, "heads": 4}},
+     "scaling.sizes.xl.encoder_layers = 0: must be an integer >= 1"),
+    ("scaling.tasks", 0, "scaling.tasks = 0: must be an integer >= 1"),
+    ("scaling.budgets", [0.5, 0.25, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
+    ("scaling.budgets", [0.25, 0.5], "must be strictly increasing shares in (0, 1] ending with 1"),
+    ("scaling.budgets", [0.0, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
+    ("scaling.budgets", [0.0005, 1.0], "fall on steps [0, 512]; each must be a distinct step >= 1"),
 ]
 
 

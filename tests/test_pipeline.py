@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from synthgen.params import load_params
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -49,7 +51,8 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
     _run(["dvc", "repro"], smoke_repo)
     metrics = json.loads((smoke_repo / "reports/metrics/enumeration.json").read_text())
     assert metrics["programs"] == 17_830  # analytic count of the smoke grammar (max_size 5)
-    for name in ("01_grammar", "02_enumeration", "03_metric_spaces", "04_splits", "05_training_iid", "06_evaluation"):
+    for name in ("01_grammar", "02_enumeration", "03_metric_spaces", "04_splits", "05_training_iid", "06_evaluation",
+                 "07_scaling"):
         assert (smoke_repo / "reports/notebooks" / f"{name}.ipynb").is_file(), name
     assert any((smoke_repo / "reports/figures/02_enumeration").glob("*.png"))
     splits = json.loads((smoke_repo / "reports/metrics/splits.json").read_text())
@@ -58,6 +61,22 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
     for split, m in evaluation.items():
         assert 0 <= m["pass@1"]["ci"][0] <= m["pass@1"]["mean"] <= m["pass@1"]["ci"][1] <= 1, split
     assert (smoke_repo / "reports/figures/06_evaluation/generalization_map.png").is_file()
+    # the scaling grid: every (size, split) item's snapshots at every budget, and the fits
+    P = load_params(smoke_repo / "params.yaml")
+    for item in (smoke_repo / "artifacts/scaling/points").glob("*.parquet"):
+        points = pd.read_parquet(item)
+        assert sorted(points["budget"].unique()) == P.scaling.budgets, item.name
+        assert points.groupby("budget")["compute"].nunique().eq(1).all()
+        assert points.groupby("budget").size().nunique() == 1  # the same test programs at every budget
+    assert len(list((smoke_repo / "artifacts/scaling/points").glob("*.parquet"))) == len(P.scaling.sizes) * 3
+    scaling = json.loads((smoke_repo / "reports/metrics/scaling.json").read_text())
+    assert set(scaling["fits"]) == {"iid", "density_diverse_both", "support_syntax"}
+    for split, fit in scaling["fits"].items():
+        assert fit["b_ci"][0] <= fit["b"] <= fit["b_ci"][1], split
+        assert fit["best_form"] in ("log_linear", "saturating", "logistic")
+    assert "slopes_differ" in scaling["support_syntax_vs_iid"]
+    assert (smoke_repo / "reports/figures/07_scaling/scaling.png").is_file()
+    assert (smoke_repo / "reports/scaling/points.csv").is_file()
     again = _run(["dvc", "repro"], smoke_repo)
     assert "Data and pipelines are up to date" in again.stdout
     status = _run(["dvc", "status"], smoke_repo)
