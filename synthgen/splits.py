@@ -1,8 +1,9 @@
 """Splits that isolate density shift and support shift (STUDY.md section 4).
 
-Every split draws its training and test programs from one *pool* of candidates (by
-default one program per semantic class, its smallest: the ExeDec habit of deduplicating
-by outputs and keeping the shortest program).  Each split is a small object in the shape
+Every split draws its training and test programs from one *pool* of candidates: every
+in-bound program (``splits.pool: programs``, the default), or one program per semantic
+class, its smallest (``representatives``: the ExeDec habit of deduplicating by outputs;
+at our compute it put every split at the pass@1 floor, see the README).  Each split is a small object in the shape
 of scikit-learn's splitters: parameters in ``__init__``, then ``split(inputs)`` returns
 a :class:`Split` with sorted program ids.
 
@@ -21,9 +22,10 @@ a :class:`Split` with sorted program ids.
   ``support_semantics`` holds out a ball of the semantic space and keeps only test
   programs all of whose pq-grams occur in training (new behaviour, familiar syntax).
 
-Leakage guard: no semantic class of a test program occurs in its training set (otherwise a
-twin leaks the answer).  Each split reports how many training candidates the guard
-removed.  Every random stream derives from (split name, seed) through
+Leakage guard: no semantic class of a held-out test program occurs in its training set
+(otherwise a twin leaks the answer).  It always guards the support splits, and the iid and
+density splits too with ``splits.guard: all``; each split reports how many training
+candidates it removed, and :func:`test_twins` counts the twins an unguarded split keeps.  Every random stream derives from (split name, seed) through
 :func:`synthgen.seeding.rng_for`, so splits do not depend on the order they run in.
 """
 
