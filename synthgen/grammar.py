@@ -19,7 +19,7 @@ evaluates text as Python.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Callable, Iterable, Sequence
 
@@ -165,6 +165,15 @@ class Grammar:
             grid_high=p.grid.high,
             value_bound=p.value_bound,
         )
+
+    def to_dict(self) -> dict:
+        """The grammar's fields, JSON-ready: how universe and space files record it."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Grammar":
+        """Inverse of :meth:`to_dict` (JSON lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     # Symbols in their canonical order: leaves (variables, then constants), unary, binary.
     # A symbol's index in this tuple is its operator code in the universe table.

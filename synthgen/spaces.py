@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -253,7 +252,7 @@ class SemanticSpace(TransformerMixin, BaseEstimator):
 
     def save(self, path: str | Path) -> None:
         check_is_fitted(self, "components_")
-        grammar = None if self.grammar_ is None else {k: v for k, v in asdict(self.grammar_).items() if not k.startswith("_")}
+        grammar = None if self.grammar_ is None else self.grammar_.to_dict()
         _write_npz(
             path,
             {
@@ -272,7 +271,7 @@ class SemanticSpace(TransformerMixin, BaseEstimator):
         with np.load(path, allow_pickle=False) as f:
             space = cls(**json.loads(str(f["params"])))
             grammar = json.loads(str(f["grammar"]))
-            space.grammar_ = None if grammar is None else Grammar(**{k: tuple(v) if isinstance(v, list) else v for k, v in grammar.items()})
+            space.grammar_ = None if grammar is None else Grammar.from_dict(grammar)
             space.mean_, space.scale_, space.pca_mean_ = f["mean"], f["scale"], f["pca_mean"]
             space.components_ = f["components"]
             space.explained_variance_ratio_ = f["explained_variance_ratio"]

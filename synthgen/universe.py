@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +103,7 @@ class Universe:
 
 
 def _grammar_meta(g: Grammar) -> dict[bytes, bytes]:
-    fields = {k: v for k, v in asdict(g).items() if not k.startswith("_")}
-    return {b"synthgen.grammar": json.dumps(fields, sort_keys=True).encode()}
+    return {b"synthgen.grammar": json.dumps(g.to_dict(), sort_keys=True).encode()}
 
 
 def write_universe(u: Universe, folder: str | Path, compression: str = "zstd", row_group_size: int = 1 << 20) -> None:
@@ -150,7 +149,7 @@ def read_universe(folder: str | Path) -> Universe:
     programs = pq.read_table(folder / PROGRAMS_FILE)
     classes = pq.read_table(folder / CLASSES_FILE)
     meta = json.loads(programs.schema.metadata[b"synthgen.grammar"])
-    grammar = Grammar(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta.items()})
+    grammar = Grammar.from_dict(meta)
     col = lambda t, name: t.column(name).to_numpy()  # noqa: E731
     out = classes.column("outputs").combine_chunks()
     return Universe(
