@@ -511,6 +511,30 @@ class ScalingParams(_Section):
         return v
 
 
+class SearchParams(_Section):
+    """Search-based synthesis (STUDY.md section 7, synthgen/search/, notebook 08).  Each
+    method runs once with its largest budget; a smaller budget is a prefix of that run."""
+
+    tasks: int = Field(description="test tasks searched per split: the first N of each test set")
+    programs: list[int] = Field(description="enumerative search: budgets in programs examined")
+    samples: list[int] = Field(description="sample-and-filter: samples drawn per task")
+    expansions: list[int] = Field(description="best-first search: nodes expanded per task")
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be an integer >= 1")
+        return v
+
+    @field_validator("programs", "samples", "expansions")
+    @classmethod
+    def _budgets(cls, v: list[int]) -> list[int]:
+        if not v or v[0] < 1 or any(a >= b for a, b in zip(v, v[1:])):
+            raise ValueError("must be a non-empty, strictly increasing list of integers >= 1")
+        return v
+
+
 class Params(_Section):
     """The whole of ``params.yaml``."""
 
@@ -526,6 +550,7 @@ class Params(_Section):
     decoding: DecodingParams
     evaluation: EvaluationParams
     scaling: ScalingParams
+    search: SearchParams
 
     # Checks across sections: field validators see the sections validated before them.
     @field_validator("scaling")

@@ -47,7 +47,7 @@ from synthgen.evaluation import score_candidates, task_table
 from synthgen.model import ModelConfig, Synthesizer, count_parameters, training_flops_per_task
 from synthgen.params import Params, ParamsError, load_params
 from synthgen.tasks import make_tasks
-from synthgen.training import CHECKPOINT_FILE, load_model, train
+from synthgen.training import CHECKPOINT_FILE, discard_stale_run, load_model, train
 from synthgen.universe import Universe
 
 POINT_COLUMNS = (
@@ -110,6 +110,7 @@ def train_with_snapshots(universe: Universe, train_ids, params: Params, size: st
     rp = run_params(params, size)
     wanted = set(snapshot_steps(params))
     checkpoint = out_dir / CHECKPOINT_FILE
+    discard_stale_run(universe, train_ids, rp, out_dir)  # after an ablation: its snapshots go too
     if checkpoint.exists():  # a run killed between its checkpoint and the copy still gets its snapshot
         _keep_snapshot(out_dir, torch.load(checkpoint, map_location="cpu", weights_only=True)["step"], wanted)
     train(universe, train_ids, rp, out_dir, progress=progress, on_step=lambda step: _keep_snapshot(out_dir, step, wanted))

@@ -178,6 +178,29 @@ def load_model(path: str | Path) -> Synthesizer:
     return model.eval()
 
 
+def discard_stale_run(universe: Universe, train_ids, params: Params, out_dir: str | Path, seed: int | None = None) -> bool:
+    """Empty ``out_dir`` if its checkpoint belongs to another run (other params, seed or
+    training programs) and say so; return whether it did.
+
+    What a pipeline stage calls before :func:`train`: its run directory persists across
+    ``dvc repro`` so that a killed run resumes, and after an ablation changes the run the
+    old checkpoint is stale (the old run's results stay in DVC's cache).  :func:`train`
+    itself refuses a stale checkpoint rather than delete anything."""
+    out_dir = Path(out_dir)
+    checkpoint = out_dir / CHECKPOINT_FILE
+    if not checkpoint.exists():
+        return False
+    seed = params.seed if seed is None else seed
+    fingerprint = run_fingerprint(params, seed, np.asarray(train_ids, dtype=np.int64), universe.grammar.symbols)
+    if torch.load(checkpoint, map_location="cpu", weights_only=True)["fingerprint"] == fingerprint:
+        return False
+    print(f"{out_dir}: the checkpoint there belongs to a run with other params; starting afresh")
+    for path in out_dir.iterdir():
+        if path.is_file():
+            path.unlink()
+    return True
+
+
 def train(
     universe: Universe,
     train_ids,

@@ -4,7 +4,7 @@ import torch
 from synthgen.decoding import synthesize
 from synthgen.evaluation import score_candidates
 from synthgen.tasks import make_tasks
-from synthgen.training import CURVE_FILE, learning_rate, load_model, train
+from synthgen.training import CURVE_FILE, discard_stale_run, learning_rate, load_model, train
 from tests.conftest import smoke_params
 
 
@@ -69,3 +69,14 @@ def test_a_checkpoint_of_another_run_is_refused(universe, valid_ids, tmp_path):
     train(universe, valid_ids[::50], P, out, progress=False)
     with pytest.raises(ValueError, match="other params"):
         train(universe, valid_ids[::51], P, out, progress=False)
+
+
+def test_a_stage_discards_a_stale_run_and_keeps_a_matching_one(universe, valid_ids, tmp_path):
+    P, out = _small_run(tmp_path, "run")
+    train(universe, valid_ids[::50], P, out, progress=False)
+    assert not discard_stale_run(universe, valid_ids[::50], P, out)  # the same run: resumable, kept
+    assert (out / "checkpoint.pt").exists()
+    ablated = P.model_copy(update={"training": P.training.model_copy(update={"lr": P.training.lr / 2})})
+    assert discard_stale_run(universe, valid_ids[::50], ablated, out)
+    assert not any(out.iterdir())
+    train(universe, valid_ids[::50], ablated, out, progress=False)  # now starts afresh
