@@ -3,8 +3,12 @@
 Prints one table, one row per method: tasks, how many it solved (returned a consistent
 program) and how many of those pass, the programs it examined per task, wall time, and
 the rates, with the ratio to a per-candidate Python baseline measured in the same run.
+The neural-guided methods (sample-and-filter, best-first) use the pipeline's iid model
+when it exists; their "programs examined" are the candidates they checked, and their
+rate includes the model's time, which dominates it.
 
     python benchmarks/search.py [--tasks 300] [--repeats 3] [--baseline-tasks 30] [--baseline-budget 3000]
+                                [--neural-tasks 100] [--samples 64] [--expansions 256]
 
 "Programs examined" counts candidates in plain enumeration order, what a bottom-up
 enumerator that checks programs in id order would have checked to reach its answer.  The
@@ -101,9 +105,46 @@ def per_candidate_python(universe: Universe, tasks: Tasks, budget: int) -> tuple
     return row, answers
 
 
-# Neural-guided methods (sample-and-filter, best-first under a budget) add a function
-# returning a Row for the same tasks, and a line in main(); "programs examined" is then
-# the candidates they checked against the examples.
+def neural(universe: Universe, tasks: Tasks, method: str, budget: int, model, model_note: str) -> Row:
+    """Sample-and-filter or best-first search at one budget; "programs examined" are the
+    candidates it checked against the examples (model time included in its rate)."""
+    from synthgen.search.neural import ProgramIndex, best_first, sample_and_filter
+
+    index = ProgramIndex(universe)
+    start = time.perf_counter()
+    if method == "sample_and_filter":
+        rows = sample_and_filter(model, universe, tasks, [budget], index=index)
+        what = f"{budget} samples per task"
+    else:
+        rows = best_first(model, universe, tasks, [budget], index=index)
+        what = f"at most {budget} expansions per task"
+    seconds = time.perf_counter() - start
+    return Row(
+        method=method.replace("_", "-"),
+        tasks=len(tasks),
+        solved=int(rows.solved.sum()),
+        passed=int(rows.passed.sum()),
+        programs_examined=int(rows.candidates.sum()),
+        seconds=seconds,
+        note=f"{what}; {model_note}; {rows.model_calls.mean():,.0f} decoder calls and {rows.flops.mean():.2e} "
+             f"model FLOPs per task",
+    )
+
+
+def load_search_model(params):
+    """The iid model of the pipeline if it has run, else an untrained one of the default size."""
+    import torch
+
+    from synthgen.model import ModelConfig, Synthesizer
+    from synthgen.training import MODEL_FILE, load_model
+
+    torch.set_num_threads(params.training.threads)
+    path = ROOT / "artifacts" / "models" / "iid" / MODEL_FILE
+    if path.is_file():
+        return load_model(path), "the pipeline's trained iid model"
+    torch.manual_seed(0)
+    config = ModelConfig.from_params(params.model, Grammar.from_params(params.grammar))
+    return Synthesizer(config).eval(), "an UNTRAINED model of the default size (run the pipeline for the trained one)"
 
 
 def print_table(rows: list[Row], base_rate: float) -> None:
@@ -132,6 +173,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-tasks", type=int, default=30)
     parser.add_argument("--baseline-budget", type=int, default=3000, help="programs per task for the baseline")
+    parser.add_argument("--neural-tasks", type=int, default=100, help="tasks for the neural-guided methods")
+    parser.add_argument("--samples", type=int, default=64, help="samples per task (sample-and-filter)")
+    parser.add_argument("--expansions", type=int, default=256, help="expansions per task (best-first)")
     args = parser.parse_args()
 
     params = load_params(ROOT / "profiles" / "default.yaml")
@@ -159,6 +203,10 @@ def main() -> None:
     baseline.tasks_per_second = base_rate / mean_to_answer
     baseline.note += "; tasks/s extrapolated from the enumerative search's programs/task"
     rows.append(baseline)
+    model, model_note = load_search_model(params)
+    some = Tasks(*(a[: args.neural_tasks] for a in (tasks.targets, tasks.points, tasks.outputs)))
+    rows.append(neural(universe, some, "sample_and_filter", args.samples, model, model_note))
+    rows.append(neural(universe, some, "best_first", args.expansions, model, model_note))
 
     print(f"default universe: {len(universe):,} programs, {universe.n_classes:,} classes; K = {K} examples per task")
     print(f"index build (once per universe): {index_seconds:.3f} s\n")

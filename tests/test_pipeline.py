@@ -39,7 +39,7 @@ def smoke_repo(tmp_path_factory) -> Path:
         if src.is_file():
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, repo / rel)
-    for rel in ("dvc.lock", "reports"):  # start from nothing, as a fresh reproduction would
+    for rel in ("dvc.lock", "reports", "data.dvc"):  # start from nothing, as a fresh reproduction would
         path = repo / rel
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     _run(["git", "init", "-q"], repo)
@@ -52,7 +52,7 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
     metrics = json.loads((smoke_repo / "reports/metrics/enumeration.json").read_text())
     assert metrics["programs"] == 17_830  # analytic count of the smoke grammar (max_size 5)
     for name in ("01_grammar", "02_enumeration", "03_metric_spaces", "04_splits", "05_training_iid", "06_evaluation",
-                 "07_scaling"):
+                 "07_scaling", "08_search"):
         assert (smoke_repo / "reports/notebooks" / f"{name}.ipynb").is_file(), name
     assert any((smoke_repo / "reports/figures/02_enumeration").glob("*.png"))
     splits = json.loads((smoke_repo / "reports/metrics/splits.json").read_text())
@@ -77,6 +77,15 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
     assert "slopes_differ" in scaling["support_syntax_vs_iid"]
     assert (smoke_repo / "reports/figures/07_scaling/scaling.png").is_file()
     assert (smoke_repo / "reports/scaling/points.csv").is_file()
+    # search: every method on every split, at its largest budget, with ordered intervals
+    search = json.loads((smoke_repo / "reports/metrics/search.json").read_text())
+    assert set(search["pass@1"]) == set(splits)
+    for split, methods in search["pass@1"].items():
+        assert set(methods) == {"greedy", "enumerative", "sample_and_filter", "best_first"}, split
+        for m in methods.values():
+            assert m["ci"][0] <= m["mean"] <= m["ci"][1]
+    assert search["tasks_per_split"] == min(P.search.tasks, P.splits.test_size)
+    assert (smoke_repo / "reports/figures/08_search/accuracy_vs_candidates.png").is_file()
     again = _run(["dvc", "repro"], smoke_repo)
     assert "Data and pipelines are up to date" in again.stdout
     status = _run(["dvc", "status"], smoke_repo)
@@ -93,3 +102,40 @@ def test_bad_params_stop_dvc_repro_in_one_line(smoke_repo, tmp_path):
         assert "synthgen: params.yaml: grammar.max_size = 0: must be an integer from 1 to 9" in proc.stderr + proc.stdout
     finally:
         params.write_text(good)
+
+
+def test_changing_a_training_param_reruns_only_what_depends_on_it(smoke_repo):
+    params = smoke_repo / "params.yaml"
+    good = params.read_text()
+    try:
+        params.write_text(good.replace("min_lr: 0.0002", "min_lr: 0.0001"))
+        assert params.read_text() != good
+        dry = _run(["dvc", "repro", "--dry"], smoke_repo)
+        ran = {line.split("'")[1] for line in dry.stdout.splitlines() if line.startswith("Running stage")}
+        trains = {f"train@{s}" for s in ("iid", "density_random", "density_diverse_syntax", "density_diverse_semantics",
+                                          "density_diverse_both", "support_syntax", "support_semantics")}
+        # min_lr shapes the section-5 runs; the scaling runs keep a constant rate and ignore it
+        assert ran == trains | {"evaluate", "search"}, ran
+    finally:
+        params.write_text(good)
+    assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout
+
+
+def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_repo):
+    from synthgen.release import manifest_problems
+
+    _run([sys.executable, "-m", "synthgen.release", "build"], smoke_repo)
+    _run(["dvc", "add", "--quiet", "data"], smoke_repo)
+    assert manifest_problems(smoke_repo / "data") == []
+    check = _run([sys.executable, "-m", "synthgen.release", "check"], smoke_repo)
+    assert "reproduces exactly" in check.stdout
+    # the default remote (a folder beside the repository) works out of the box
+    _run(["dvc", "push", "data.dvc"], smoke_repo)
+    shutil.rmtree(smoke_repo / "data")
+    shutil.rmtree(smoke_repo / ".dvc" / "cache")
+    _run(["dvc", "pull", "data.dvc"], smoke_repo)
+    assert manifest_problems(smoke_repo / "data") == []
+    # a changed file is caught
+    (smoke_repo / "data" / "DATASHEET.md").write_text("edited\n")
+    failed = _run([sys.executable, "-m", "synthgen.release", "check"], smoke_repo, check=False)
+    assert failed.returncode == 1 and "DATASHEET.md" in failed.stderr
