@@ -2,6 +2,9 @@
 
 - :func:`relative_drop`: how much lower a split's pass@1 is than the reference's, as a
   share of the reference, with a bootstrap interval that resamples both test sets.
+- :func:`paired_difference`: the difference in pass@1 of two models on the *same* test
+  tasks, with a bootstrap interval that resamples the tasks jointly (the density family
+  shares one test set, so its samplers compare task by task).
 - :func:`generalization_map`: pass@1 over the plane (syntactic OOD distance, semantic
   OOD distance), binned, with the number of tasks in each cell.
 """
@@ -34,6 +37,20 @@ def relative_drop(
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.nanquantile(drops, [alpha, 1.0 - alpha])
     return {"drop": float(1.0 - sh.mean() / ref.mean()), "ci_low": float(lo), "ci_high": float(hi)}
+
+
+def paired_difference(
+    first: np.ndarray, second: np.ndarray, n_boot: int, confidence: float, seed: int, purpose: str = "paired"
+) -> dict[str, float]:
+    """``mean(first) - mean(second)`` over the same tasks (row i of both is task i), with a
+    percentile bootstrap interval that resamples tasks, keeping each task's pair."""
+    a, b = np.asarray(first, float), np.asarray(second, float)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"need two equal-length, non-empty 1-D arrays of per-task values; got {a.shape} and {b.shape}")
+    boots = _resampled_means(a - b, n_boot, seed, purpose)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(boots, [alpha, 1.0 - alpha])
+    return {"difference": float(a.mean() - b.mean()), "ci_low": float(lo), "ci_high": float(hi)}
 
 
 def generalization_map(
