@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup repro test lab bench profile clean-venv
+.PHONY: setup repro release check-release test lab bench profile clean-venv
 
 setup: $(STAMP)
 
@@ -31,6 +31,19 @@ repro: setup
 	$(if $(PROFILE),$(BIN)/synthgen profile $(PROFILE))
 	$(BIN)/synthgen check-params
 	$(BIN)/dvc repro
+	@$(MAKE) --no-print-directory release
+
+## release: data/, the released benchmark, from the pipeline's artifacts, recorded in data.dvc
+## (rebuilt only when dvc.lock says a stage ran since; the same artifacts give the same bytes)
+release: data/manifest.json
+
+data/manifest.json: dvc.lock
+	$(BIN)/python -m synthgen.release build
+	$(BIN)/dvc add --quiet data
+
+## check-release: a fresh rebuild of the benchmark has the bytes that data/ and data.dvc hold
+check-release: setup
+	$(BIN)/python -m synthgen.release check
 
 ## test: the test suite (unit tests and a smoke pipeline)
 test: setup

@@ -2,6 +2,9 @@
 
     synthgen profile NAME     make NAME (smoke, default, paper) the active params.yaml
     synthgen check-params     validate params.yaml; exit 2 with one line if it is invalid
+    synthgen release build|check   write data/ (the released benchmark) or check it reproduces
+    synthgen score SPLIT FILE [--data DIR] [--notation auto|prefix|infix] [--json OUT]
+                              score predicted programs on a released split
 """
 
 from __future__ import annotations
@@ -15,11 +18,23 @@ from synthgen.profiles import available_profiles, use_profile
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # these two have their own command lines (python -m synthgen.release / synthgen.score)
+    if argv and argv[0] == "release":
+        from synthgen.release import main as release_main
+
+        return release_main(argv[1:])
+    if argv and argv[0] == "score":
+        from synthgen.score import main as score_main
+
+        return score_main(argv[1:])
     parser = argparse.ArgumentParser(prog="synthgen", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("profile", help="make a profile the active params.yaml")
     p.add_argument("name", help="smoke, default or paper")
     sub.add_parser("check-params", help="validate params.yaml")
+    sub.add_parser("release", help="build|check: write data/ from artifacts/, or check a rebuild matches data.dvc")
+    sub.add_parser("score", help="SPLIT FILE: score predicted programs on a released split (--help for more)")
     args = parser.parse_args(argv)
     try:
         root = repo_root()
