@@ -61,7 +61,11 @@ def run(
             parameters={"params_path": str(root / "params.yaml"), "overrides": overrides, **(parameters or {})},
             cwd=str(root / "notebooks"),
             kernel_name=kernel,
-            log_output=True,
+            # stream the notebook's output here as it comes: stdout (what it prints) and
+            # stderr (progress bars); papermill's log_output would drop stdout to an
+            # unconfigured logger
+            stdout_file=sys.stdout,
+            stderr_file=sys.stderr,
             progress_bar=False,
         )
         os.replace(tmp, target)
