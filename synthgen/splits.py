@@ -50,6 +50,7 @@ from synthgen.seeding import rng_for
 from synthgen.universe import Universe
 
 DENSITY_SAMPLERS = ("random", "diverse_syntax", "diverse_semantics", "diverse_both")
+QUERY_BLOCK = 4_194_304  # rows per block of nearest-neighbour queries (memory: a few hundred MB)
 
 
 class SplitError(ValueError):
@@ -72,11 +73,17 @@ class SplitInputs:
     def joint_coords(self, ids: np.ndarray) -> np.ndarray:
         """Both spaces side by side, each scaled to unit total variance, so that neither
         dominates a distance."""
-        parts = []
-        for block in (self.syntax[ids], self.semantic_coords(ids)):
+        d_syntax, d_semantics = self.syntax.shape[1], self.semantics.shape[1]
+        # one float32 result filled block by block: at the paper profile's 20M programs a
+        # list of blocks, their hstack and a cast would each hold another copy (5 GB each)
+        out = np.empty((len(ids), d_syntax + d_semantics), dtype=np.float32)
+        for cols, take in ((slice(0, d_syntax), lambda: self.syntax[ids]),
+                           (slice(d_syntax, None), lambda: self.semantic_coords(ids))):
+            block = take()
             block = block - block.mean(axis=0)
-            parts.append(block / max(np.sqrt((block**2).sum(axis=1).mean()), 1e-12))
-        return np.hstack(parts).astype(np.float32)
+            out[:, cols] = block / max(np.sqrt((block**2).sum(axis=1).mean()), 1e-12)
+            del block
+        return out
 
 
 @dataclass
@@ -170,11 +177,16 @@ def kth_neighbour_distance(coords: np.ndarray, k: int, reference: int, rng: np.r
     ref = np.sort(rng.choice(n, size=min(reference, n), replace=False))
     k = min(k, len(ref) - 1)
     nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(coords[ref])
-    dist, _ = nn.kneighbors(coords)
     in_ref = np.zeros(n, bool)
     in_ref[ref] = True
-    # a reference row finds itself at distance 0 first: its k-th neighbour is one further
-    return np.where(in_ref, dist[:, k], dist[:, k - 1])
+    out = np.empty(n, dtype=np.float64)
+    # queries in blocks, keeping one distance per row (the default profile is one block)
+    for start in range(0, n, QUERY_BLOCK):
+        rows = slice(start, min(start + QUERY_BLOCK, n))
+        dist, _ = nn.kneighbors(coords[rows])
+        # a reference row finds itself at distance 0 first: its k-th neighbour is one further
+        out[rows] = np.where(in_ref[rows], dist[:, k], dist[:, k - 1])
+    return out
 
 
 def gram_presence(profiles: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
