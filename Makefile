@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup repro release check-release test lab bench profile clean-venv
+.PHONY: setup repro release check-release test lab bench bench-paper profile clean-venv
 
 setup: $(STAMP)
 
@@ -55,7 +55,12 @@ lab: setup
 
 ## bench: the performance benchmarks (tables with baselines and ratios)
 bench: setup
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/*.py; do [ "$$b" = benchmarks/paper_profile.py ] && continue; \
+		echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## bench-paper: peak memory of the paper profile's data stages here (tens of minutes)
+bench-paper: setup
+	$(BIN)/python benchmarks/paper_profile.py
 
 profile: setup
 	$(BIN)/synthgen profile $(PROFILE)
