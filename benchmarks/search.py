@@ -8,7 +8,7 @@ when it exists; their "programs examined" are the candidates they checked, and t
 rate includes the model's time, which dominates it.
 
     python benchmarks/search.py [--tasks 300] [--repeats 3] [--baseline-tasks 30] [--baseline-budget 3000]
-                                [--neural-tasks 100] [--samples 64] [--expansions 256]
+                                [--neural-tasks 100] [--samples 64] [--expansions 1024]
 
 "Programs examined" counts candidates in plain enumeration order, what a bottom-up
 enumerator that checks programs in id order would have checked to reach its answer.  The
@@ -155,7 +155,7 @@ def print_table(rows: list[Row], base_rate: float) -> None:
         tps = r.tasks_per_second if r.tasks_per_second is not None else r.tasks / r.seconds
         table.append((
             r.method, f"{r.tasks:,}", f"{r.solved:,}", f"{r.passed:,}", f"{r.programs_examined / r.tasks:,.0f}",
-            f"{r.seconds:.3f}", f"{tps:,.2f}", f"{rate:,.0f}", f"{rate / base_rate:,.0f}x",
+            f"{r.seconds:.3f}", f"{tps:,.2f}", f"{rate:,.0f}", f"{rate / base_rate:,.0f}x" if rate >= 10 * base_rate else f"{rate / base_rate:.3f}x",
         ))
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--baseline-budget", type=int, default=3000, help="programs per task for the baseline")
     parser.add_argument("--neural-tasks", type=int, default=100, help="tasks for the neural-guided methods")
     parser.add_argument("--samples", type=int, default=64, help="samples per task (sample-and-filter)")
-    parser.add_argument("--expansions", type=int, default=256, help="expansions per task (best-first)")
+    parser.add_argument("--expansions", type=int, default=1024, help="expansions per task (best-first)")
     args = parser.parse_args()
 
     params = load_params(ROOT / "profiles" / "default.yaml")
