@@ -72,6 +72,10 @@ BAD = [
     ("scaling.budgets", [0.25, 0.5], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.0, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.0005, 1.0], "fall on steps [0, 512]; each must be a distinct step >= 1"),
+    ("search.tasks", 0, "must be an integer >= 1"),
+    ("search.samples", [4, 2], "must be a non-empty, strictly increasing list of integers >= 1"),
+    ("search.expansions", [], "must be a non-empty, strictly increasing list of integers >= 1"),
+    ("search.programs", [0, 10], "must be a non-empty, strictly increasing list of integers >= 1"),
 ]
 
 
