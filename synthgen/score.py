@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from synthgen.evaluation import bootstrap_ci
 from synthgen.grammar import Grammar, Program, parse_infix, parse_prefix
 from synthgen.results import generalization_map
+from synthgen.search.tasks import grid_points
 from synthgen.universe import read_universe
 
 NOTATIONS = ("auto", "prefix", "infix")
@@ -130,7 +131,6 @@ def score_predictions(data: Path, split: str, predictions: Path, notation: str =
     ids = test.program_id.to_numpy()
     predicted = read_predictions(predictions, grammar, ids, notation)
     targets = universe.class_outputs[universe.semantic_class[ids]]
-    grid = grammar.grid
     valid, consistent, passed = (np.zeros(len(test), dtype=bool) for _ in range(3))
     for i, pid in enumerate(ids):
         program = predicted[int(pid)]
@@ -140,8 +140,7 @@ def score_predictions(data: Path, split: str, predictions: Path, notation: str =
         outputs = grammar.evaluate(program)  # the grammar's interpreter; None: out of bound
         if outputs is None:
             continue
-        inputs = np.stack(test.inputs.iloc[i])
-        at = _grid_index(grid, inputs)
+        at = grid_points(grammar, np.stack(test.inputs.iloc[i]))
         consistent[i] = np.array_equal(outputs[at], np.asarray(test.outputs.iloc[i]))
         passed[i] = np.array_equal(outputs, targets[i])
     table = pd.DataFrame({"program_id": ids, "valid": valid, "consistent": consistent, "pass@1": passed.astype(float),
@@ -151,12 +150,6 @@ def score_predictions(data: Path, split: str, predictions: Path, notation: str =
                "confidence": confidence, "valid": float(valid.mean()), "consistent": float(consistent.mean())}
     mean, count = generalization_map(table, "ood_pqgram", "ood_semantics", bins=bins)
     return Score(split, table, summary, mean, count)
-
-
-def _grid_index(grid: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-    """Rows of ``grid`` equal to each row of ``inputs``."""
-    lookup = {tuple(row): i for i, row in enumerate(grid.tolist())}
-    return np.array([lookup[tuple(row)] for row in inputs.tolist()], dtype=np.int64)
 
 
 def main(argv: list[str] | None = None) -> int:
