@@ -56,7 +56,8 @@ def run_stage(repo: Path, stage: str) -> tuple[float, float]:
     seconds = time.perf_counter() - start
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KIB")][-1].split()
     if int(line[2]) != 0:
-        sys.exit(f"stage {stage} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        sys.exit(f"stage {stage} failed after {seconds:.0f} s at a peak of {int(line[1]) / 2**20:.2f} GB:\n"
+                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return seconds, int(line[1]) / 2**20
 
 
@@ -70,6 +71,7 @@ def measure(profile: str, keep: Path | None) -> dict[str, tuple[float, float]]:
     for stage in STAGES:
         print(f"{profile}: {stage} ...", flush=True)
         out[stage] = run_stage(repo, stage)
+        print(f"{profile}: {stage} took {out[stage][0]:.1f} s, peak {out[stage][1]:.2f} GB", flush=True)
     if keep is None:
         shutil.rmtree(base, ignore_errors=True)
     return out
