@@ -8,7 +8,7 @@ a fresh process, printing one row per stage: wall time and the peak resident mem
 the largest process the stage ran (its notebook kernel), with the default profile's
 figures for the same stages beside it as the baseline, measured in the same run.
 
-    python benchmarks/paper_profile.py [--keep DIR] [--skip-default]
+    python benchmarks/paper_profile.py [--keep DIR] [--skip-default] [--until STAGE]
 """
 
 from __future__ import annotations
@@ -61,14 +61,14 @@ def run_stage(repo: Path, stage: str) -> tuple[float, float]:
     return seconds, int(line[1]) / 2**20
 
 
-def measure(profile: str, keep: Path | None) -> dict[str, tuple[float, float]]:
+def measure(profile: str, keep: Path | None, stages=STAGES) -> dict[str, tuple[float, float]]:
     base = keep or Path(tempfile.mkdtemp(prefix=f"synthgen-{profile}-"))
     repo = base / profile
     repo.mkdir(parents=True, exist_ok=True)
     copy_repo(repo)
     subprocess.run([sys.executable, "-m", "synthgen.cli", "profile", profile], cwd=repo, check=True, capture_output=True)
     out = {}
-    for stage in STAGES:
+    for stage in stages:
         print(f"{profile}: {stage} ...", flush=True)
         out[stage] = run_stage(repo, stage)
         print(f"{profile}: {stage} took {out[stage][0]:.1f} s, peak {out[stage][1]:.2f} GB", flush=True)
@@ -81,16 +81,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, default=None, help="run in DIR and keep the outputs")
     parser.add_argument("--skip-default", action="store_true", help="do not measure the default profile's baseline")
+    parser.add_argument("--until", choices=STAGES, default=STAGES[-1], help="stop after this stage")
     args = parser.parse_args()
-    default = None if args.skip_default else measure("default", args.keep)
-    paper = measure("paper", args.keep)
+    stages = STAGES[: STAGES.index(args.until) + 1]
+    default = None if args.skip_default else measure("default", args.keep, stages)
+    paper = measure("paper", args.keep, stages)
     print()
     header = f"{'stage':<12} {'paper s':>9} {'paper peak GB':>14}"
     if default:
         header += f" {'default s':>10} {'default peak GB':>16} {'memory ratio':>13}"
     print(header)
     print("-" * len(header))
-    for stage in STAGES:
+    for stage in stages:
         s, gb = paper[stage]
         row = f"{stage:<12} {s:>9.1f} {gb:>14.2f}"
         if default:
