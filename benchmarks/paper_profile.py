@@ -8,7 +8,7 @@ a fresh process, printing one row per stage: wall time and the peak resident mem
 the largest process the stage ran (its notebook kernel), with the default profile's
 figures for the same stages beside it as the baseline, measured in the same run.
 
-    python benchmarks/paper_profile.py [--keep DIR] [--skip-default] [--until STAGE]
+    python benchmarks/paper_profile.py [--keep DIR] [--skip-default] [--from STAGE] [--until STAGE]
 """
 
 from __future__ import annotations
@@ -82,8 +82,12 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="run in DIR and keep the outputs")
     parser.add_argument("--skip-default", action="store_true", help="do not measure the default profile's baseline")
     parser.add_argument("--until", choices=STAGES, default=STAGES[-1], help="stop after this stage")
+    parser.add_argument("--from", dest="start", choices=STAGES, default=STAGES[0],
+                        help="start at this stage, reusing the outputs of the earlier ones in --keep DIR")
     args = parser.parse_args()
-    stages = STAGES[: STAGES.index(args.until) + 1]
+    if args.start != STAGES[0] and args.keep is None:
+        parser.error("--from needs --keep DIR holding the outputs of the earlier stages")
+    stages = STAGES[STAGES.index(args.start) : STAGES.index(args.until) + 1]
     default = None if args.skip_default else measure("default", args.keep, stages)
     paper = measure("paper", args.keep, stages)
     print()

@@ -210,6 +210,8 @@ class DensityParams(_Section):
     neighbours: int = Field(description="k of the k-th-neighbour distance that measures local sparseness")
     tilt: float = Field(description="test weight = sparseness ** tilt; 0 = no shift")
     reference: int = Field(description="pool programs the sparseness is measured against (a seeded sample)")
+    fit_sample: int | None = Field(
+        description="above this many pool programs, the sparseness and the k-means cells use a seeded sample; None: all")
 
     @field_validator("reference")
     @classmethod
@@ -238,6 +240,13 @@ class DensityParams(_Section):
         if not 0 <= v <= 10:
             raise ValueError("must be a number from 0 to 10")
         return v
+
+    @model_validator(mode="after")
+    def _sample_covers(self) -> "DensityParams":
+        if self.fit_sample is not None and self.fit_sample < max(self.reference, self.cells):
+            raise ValueError(f"fit_sample ({self.fit_sample}) must be null or at least reference ({self.reference}) "
+                             f"and cells ({self.cells})")
+        return self
 
 
 class SupportParams(_Section):
@@ -277,6 +286,13 @@ class SplitsParams(_Section):
         if v not in ("held_out", "all"):
             raise ValueError("must be held_out (the support splits) or all (every split)")
         return v
+
+    @model_validator(mode="after")
+    def _density_sample_covers_test(self) -> "SplitsParams":
+        sample = self.density.fit_sample
+        if sample is not None and sample < self.test_size:
+            raise ValueError(f"density.fit_sample ({sample}) must be null or at least test_size ({self.test_size})")
+        return self
 
     @field_validator("min_size", "train_size", "test_size")
     @classmethod

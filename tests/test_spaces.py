@@ -238,6 +238,10 @@ def test_ood_distance_in_each_space(universe, profiles, syntax, semantics):
         ({"semantics.dims": 0}, "semantics.dims = 0: must be an integer >= 1"),
         ({"semantics.dims": 82}, "dims (82) must not exceed the 81 grid points"),
         ({"semantics.transform": "log"}, "semantics.transform = 'log': must be one of asinh, none"),
+        ({"splits.density.fit_sample": 1000}, "fit_sample (1000) must be null or at least reference (20000)"),
+        ({"splits.density.fit_sample": 0.5}, "splits.density.fit_sample"),
+        ({"splits.density.fit_sample": 30000, "splits.test_size": 40000},
+         "density.fit_sample (30000) must be null or at least test_size (40000)"),
     ],
 )
 def test_bad_params_stop_with_one_line(overrides, message):

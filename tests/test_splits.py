@@ -74,7 +74,7 @@ def test_held_out_splits_are_always_guarded(inputs, universe):
 
     cfg = SimpleNamespace(
         pool="programs", guard="held_out", min_size=2, train_size=1500, test_size=60,
-        density=SimpleNamespace(cells=8, neighbours=3, tilt=1.0, reference=2000),
+        density=SimpleNamespace(cells=8, neighbours=3, tilt=1.0, reference=2000, fit_sample=None),
         support=SimpleNamespace(region_share=0.2),
     )
     splits = {s.name: s for s in make_splits(inputs, cfg, seed=0)}
@@ -122,6 +122,50 @@ def test_diverse_sampling_covers_the_space_more_evenly():
     assert len(np.unique(diverse)) == 200
     assert (diverse >= 4500).mean() > 2 * (random >= 4500).mean()
     assert coverage_radius(diverse) < 0.7 * coverage_radius(random)
+
+
+def test_seeded_rows_draws_nothing_when_every_row_is_used():
+    from synthgen.splits import seeded_rows
+
+    rng, fresh = np.random.default_rng(5), np.random.default_rng(5)
+    assert seeded_rows(100, None, rng) is None and seeded_rows(100, 100, rng) is None
+    assert rng.integers(2**31) == fresh.integers(2**31)  # the stream is untouched
+    rows = seeded_rows(100, 30, np.random.default_rng(5))
+    assert len(np.unique(rows)) == 30 and np.all(np.diff(rows) > 0) and rows.max() < 100
+
+
+def test_density_family_on_a_sample_of_a_large_pool(inputs, universe):
+    """Above ``fit_sample`` pool programs the shifted test set comes from a seeded sample and
+    the k-means cells are fitted on one; every promise of the family still holds, and a
+    sample as large as the pool is exactly the unsampled family."""
+    programs = candidate_pool(universe, "programs", min_size=2)
+    kw = dict(train_size=500, test_size=80, seed=6, cells=12, neighbours=3, reference=1500)
+    sampled = DensityFamily(**kw, fit_sample=2000)
+    test, weight = sampled.shifted_test(inputs, programs)
+    assert len(programs) > 2000 and len(weight) == 2000
+    assert np.isin(test, programs).all() and len(np.unique(test)) == 80
+    family = sampled.split(inputs, programs)
+    for s in family:
+        check_invariants(s, inputs)
+        assert len(s.train) == 500 and np.array_equal(s.test, test)
+        assert np.isin(s.train, programs).all()
+    assert len({s.train.tobytes() for s in family}) == 4
+    again = DensityFamily(**kw, fit_sample=2000).split(inputs, programs)
+    assert all(np.array_equal(a.train, b.train) for a, b in zip(family, again))
+    whole = DensityFamily(**kw).split(inputs, programs)
+    covering = DensityFamily(**kw, fit_sample=len(programs)).split(inputs, programs)
+    for a, b in zip(whole, covering):
+        assert np.array_equal(a.train, b.train) and np.array_equal(a.test, b.test)
+    assert not np.array_equal(whole[0].test, family[0].test)
+
+
+def test_diverse_sampling_fitted_on_a_sample_still_covers_evenly():
+    rng = np.random.default_rng(0)
+    coords = np.vstack([rng.normal(0, 0.1, size=(4500, 2)), rng.uniform(-3, 3, size=(500, 2))]).astype(np.float32)
+    diverse = diverse_sample(coords, 200, 40, np.random.default_rng(1), fit_sample=1500)
+    random = np.random.default_rng(1).choice(len(coords), 200, replace=False)
+    assert len(np.unique(diverse)) == 200
+    assert (diverse >= 4500).mean() > 2 * (random >= 4500).mean()
 
 
 def test_support_syntax_test_programs_hold_an_unseen_gram(inputs, pool):
