@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 
 UNARY_OPERATORS = ("neg", "abs")
 BINARY_OPERATORS = ("add", "sub", "mul", "div", "mod", "min", "max")
@@ -26,6 +28,21 @@ MAX_PQ = 8  # stems or bases longer than the deepest or widest tree of any unive
 MAX_SYNTAX_DIMS = 1024
 SEMANTIC_TRANSFORMS = ("asinh", "none")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _at_least(low: int) -> AfterValidator:
+    """A field check: an integer >= ``low``, with the one-line message the user sees."""
+
+    def check(v: int) -> int:
+        if v < low:
+            raise ValueError(f"must be an integer >= {low}")
+        return v
+
+    return AfterValidator(check)
+
+
+Count = Annotated[int, _at_least(1)]  # a number of things: at least one
+AtLeastTwo = Annotated[int, _at_least(2)]
 
 
 class ParamsError(ValueError):
@@ -135,7 +152,7 @@ class EnumerationParams(_Section):
     """How the universe is stored (STUDY.md section 2)."""
 
     compression: str = Field(description="Parquet codec")
-    row_group_size: int
+    row_group_size: Annotated[int, _at_least(1024)]
 
     @field_validator("compression")
     @classmethod
@@ -143,13 +160,6 @@ class EnumerationParams(_Section):
         allowed = ("zstd", "snappy", "gzip", "none")
         if v not in allowed:
             raise ValueError(f"must be one of {', '.join(allowed)}")
-        return v
-
-    @field_validator("row_group_size")
-    @classmethod
-    def _row_group(cls, v: int) -> int:
-        if v < 1024:
-            raise ValueError("must be an integer >= 1024")
         return v
 
 
@@ -206,33 +216,12 @@ class SemanticsParams(_Section):
 class DensityParams(_Section):
     """The density family: a shifted test set and equal-size training sets."""
 
-    cells: int = Field(description="k-means cells for diverse (stratified) sampling")
-    neighbours: int = Field(description="k of the k-th-neighbour distance that measures local sparseness")
+    cells: AtLeastTwo = Field(description="k-means cells for diverse (stratified) sampling")
+    neighbours: Count = Field(description="k of the k-th-neighbour distance that measures local sparseness")
     tilt: float = Field(description="test weight = sparseness ** tilt; 0 = no shift")
-    reference: int = Field(description="pool programs the sparseness is measured against (a seeded sample)")
+    reference: AtLeastTwo = Field(description="pool programs the sparseness is measured against (a seeded sample)")
     fit_sample: int | None = Field(
         description="above this many pool programs, the sparseness and the k-means cells use a seeded sample; None: all")
-
-    @field_validator("reference")
-    @classmethod
-    def _reference(cls, v: int) -> int:
-        if v < 2:
-            raise ValueError("must be an integer >= 2")
-        return v
-
-    @field_validator("cells")
-    @classmethod
-    def _cells(cls, v: int) -> int:
-        if v < 2:
-            raise ValueError("must be an integer >= 2")
-        return v
-
-    @field_validator("neighbours")
-    @classmethod
-    def _neighbours(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
 
     @field_validator("tilt")
     @classmethod
@@ -267,9 +256,9 @@ class SplitsParams(_Section):
 
     pool: str
     guard: str
-    min_size: int
-    train_size: int
-    test_size: int
+    min_size: Count
+    train_size: Count
+    test_size: Count
     density: DensityParams
     support: SupportParams
 
@@ -294,42 +283,21 @@ class SplitsParams(_Section):
             raise ValueError(f"density.fit_sample ({sample}) must be null or at least test_size ({self.test_size})")
         return self
 
-    @field_validator("min_size", "train_size", "test_size")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
-
 
 class TaskParams(_Section):
     """The synthesis task (STUDY.md section 5): K input-output examples of one program."""
 
-    n_examples: int
-
-    @field_validator("n_examples")
-    @classmethod
-    def _n_examples(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
+    n_examples: Count
 
 
 class ModelParams(_Section):
     """Sizes of the encoder-decoder transformer (synthgen/model.py)."""
 
-    encoder_layers: int
-    decoder_layers: int
-    width: int
-    heads: int
+    encoder_layers: Count
+    decoder_layers: Count
+    width: Count
+    heads: Count
     dropout: float
-
-    @field_validator("encoder_layers", "decoder_layers", "width", "heads")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
 
     @field_validator("dropout")
     @classmethod
@@ -348,8 +316,8 @@ class ModelParams(_Section):
 class TrainingParams(_Section):
     """The training run (synthgen/training.py).  The budget is a number of tasks."""
 
-    tasks: int
-    batch_size: int
+    tasks: Count
+    batch_size: Count
     lr: float
     min_lr: float
     warmup: float
@@ -357,16 +325,9 @@ class TrainingParams(_Section):
     grad_clip: float
     bf16: bool
     device: str
-    threads: int
-    checkpoint_every: int
-    log_every: int
-
-    @field_validator("tasks", "batch_size", "threads", "checkpoint_every", "log_every")
-    @classmethod
-    def _positive_int(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
+    threads: Count
+    checkpoint_every: Count
+    log_every: Count
 
     @field_validator("lr", "grad_clip")
     @classmethod
@@ -417,15 +378,8 @@ class DecodingParams(_Section):
     """How programs are written from a trained model (synthgen/decoding.py)."""
 
     constrained: bool
-    beam_size: int
+    beam_size: Count
     temperature: float
-
-    @field_validator("beam_size")
-    @classmethod
-    def _beam(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
 
     @field_validator("temperature")
     @classmethod
@@ -439,8 +393,8 @@ class EvaluationParams(_Section):
     """Metrics (synthgen/evaluation.py): pass@k from n samples, bootstrap intervals."""
 
     k: list[int]
-    n_samples: int
-    bootstrap: int
+    n_samples: Count
+    bootstrap: Count
     confidence: float
 
     @field_validator("k")
@@ -448,13 +402,6 @@ class EvaluationParams(_Section):
     def _k(cls, v: list[int]) -> list[int]:
         if not v or any(k < 1 for k in v) or len(set(v)) != len(v):
             raise ValueError("must be a non-empty list of distinct integers >= 1")
-        return v
-
-    @field_validator("n_samples", "bootstrap")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
         return v
 
     @field_validator("confidence")
@@ -475,17 +422,10 @@ class EvaluationParams(_Section):
 class ScalingSize(_Section):
     """One model size of the scaling grid: the shape keys of ``model`` (its dropout applies)."""
 
-    encoder_layers: int
-    decoder_layers: int
-    width: int
-    heads: int
-
-    @field_validator("encoder_layers", "decoder_layers", "width", "heads")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
+    encoder_layers: Count
+    decoder_layers: Count
+    width: Count
+    heads: Count
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "ScalingSize":
@@ -499,7 +439,7 @@ class ScalingParams(_Section):
     (size, split) with the largest budget; smaller budgets are snapshots along the way."""
 
     sizes: dict[str, ScalingSize] = Field(description="named model sizes; dvc.yaml's matrix lists the names")
-    tasks: int = Field(description="the largest budget: tasks seen by each run")
+    tasks: Count = Field(description="the largest budget: tasks seen by each run")
     budgets: list[float] = Field(description="shares of tasks at which a snapshot is evaluated")
 
     @field_validator("sizes")
@@ -510,13 +450,6 @@ class ScalingParams(_Section):
         for name in v:
             if not _IDENTIFIER.match(name):
                 raise ValueError(f"size name {name!r} must be a lower-case identifier (it names files)")
-        return v
-
-    @field_validator("tasks")
-    @classmethod
-    def _tasks(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
         return v
 
     @field_validator("budgets")
@@ -531,17 +464,10 @@ class SearchParams(_Section):
     """Search-based synthesis (STUDY.md section 7, synthgen/search/, notebook 08).  Each
     method runs once with its largest budget; a smaller budget is a prefix of that run."""
 
-    tasks: int = Field(description="test tasks searched per split: the first N of each test set")
+    tasks: Count = Field(description="test tasks searched per split: the first N of each test set")
     programs: list[int] = Field(description="enumerative search: budgets in programs examined")
     samples: list[int] = Field(description="sample-and-filter: samples drawn per task")
     expansions: list[int] = Field(description="best-first search: nodes expanded per task")
-
-    @field_validator("tasks")
-    @classmethod
-    def _tasks(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be an integer >= 1")
-        return v
 
     @field_validator("programs", "samples", "expansions")
     @classmethod
