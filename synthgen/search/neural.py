@@ -141,6 +141,19 @@ def decoder_call_flops(cfg: ModelConfig, n_examples: int, prefix_length: int) ->
 # --- sample and filter -------------------------------------------------------------
 
 
+def decoder_calls(tokens: np.ndarray) -> np.ndarray:
+    """Decoder calls a written program needs on its own (tokens along the last axis): one
+    per token after BOS, up to its EOS or the end."""
+    eos = tokens[..., 1:] == EOS
+    return np.where(eos.any(axis=-1), eos.argmax(axis=-1) + 1, tokens.shape[-1] - 1)
+
+
+def calls_flops(cfg: ModelConfig, n_examples: int) -> np.ndarray:
+    """Entry ``L``: the FLOPs of decoder calls over prefixes of length 1..L (0 for L = 0)."""
+    per_call = [0] + [decoder_call_flops(cfg, n_examples, t) for t in range(1, cfg.max_length + 1)]
+    return np.cumsum(np.array(per_call, dtype=np.float64))
+
+
 def _check_budgets(budgets) -> list[int]:
     budgets = [int(b) for b in budgets]
     if not budgets or budgets[0] < 1 or any(a >= b for a, b in zip(budgets, budgets[1:])):
@@ -179,17 +192,14 @@ def sample_and_filter(
         t = t.cpu().numpy()
         ids.append(index.lookup(t))
         logprob.append(lp.cpu().double().numpy())
-        # decoder calls a sample needs on its own: one per token after BOS, to EOS or the end
-        eos = t[:, :, 1:] == EOS
-        lengths.append(np.where(eos.any(axis=2), eos.argmax(axis=2) + 1, t.shape[2] - 1))
+        lengths.append(decoder_calls(t))
     ids = np.concatenate(ids) if ids else np.zeros((0, n), np.int64)
     logprob = np.concatenate(logprob) if logprob else np.zeros((0, n))
     lengths = np.concatenate(lengths) if lengths else np.zeros((0, n), np.int64)
     consistent, passes = check(universe, tasks, ids)
 
     cfg, K = model.cfg, tasks.n_examples
-    per_length = np.array([0] + [decoder_call_flops(cfg, K, t) for t in range(1, cfg.max_length + 1)], dtype=np.float64)
-    sample_flops = np.cumsum(per_length)[lengths]  # calls over prefixes of length 1..len
+    sample_flops = calls_flops(cfg, K)[lengths]
     rows = []
     for b in budgets:
         score = np.where(consistent[:, :b], logprob[:, :b], -np.inf)
@@ -225,13 +235,11 @@ def greedy_rows(
     for i in range(0, len(tasks), batch_size):
         t = greedy(model, universe.grammar, examples[i : i + batch_size], constrained)[0].cpu().numpy()
         ids.append(index.lookup(t))
-        eos = t[:, 1:] == EOS
-        lengths.append(np.where(eos.any(axis=1), eos.argmax(axis=1) + 1, t.shape[1] - 1))
+        lengths.append(decoder_calls(t))
     ids = np.concatenate(ids)[:, None] if ids else np.zeros((0, 1), np.int64)
     lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
     consistent, passes = check(universe, tasks, ids)
     cfg, K = model.cfg, tasks.n_examples
-    per_length = np.cumsum([0] + [decoder_call_flops(cfg, K, t) for t in range(1, cfg.max_length + 1)])
     return pd.DataFrame({
         "program_id": tasks.targets,
         "budget": 1,
@@ -240,7 +248,7 @@ def greedy_rows(
         "passed": passes[:, 0],
         "candidates": np.int64(1),
         "model_calls": lengths.astype(np.int64),
-        "flops": memory_flops(cfg, K) + per_length[lengths].astype(np.float64),
+        "flops": memory_flops(cfg, K) + calls_flops(cfg, K)[lengths],
     })[list(RESULT_COLUMNS)]
 
 
