@@ -47,7 +47,7 @@ from synthgen.evaluation import score_candidates, task_table
 from synthgen.model import ModelConfig, Synthesizer, count_parameters, training_flops_per_task
 from synthgen.params import Params, ParamsError, load_params
 from synthgen.tasks import make_tasks
-from synthgen.training import CHECKPOINT_FILE, discard_stale_run, load_model, train
+from synthgen.training import CHECKPOINT_FILE, discard_stale_run, load_model, save_state, train
 from synthgen.universe import Universe
 
 POINT_COLUMNS = (
@@ -100,8 +100,8 @@ def _keep_snapshot(out_dir: Path, step: int, wanted: set[int]) -> None:
     target = out_dir / snapshot_file(step)
     if step in wanted and not target.exists():
         state = torch.load(out_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
-        with atomic_path(target) as tmp:  # config and weights only: the optimiser state would triple it
-            torch.save({"config": state["config"], "model": state["model"], "step": state["step"]}, tmp)
+        # config and weights only: the optimiser state would triple it
+        save_state({"config": state["config"], "model": state["model"], "step": state["step"]}, target)
 
 
 def train_with_snapshots(universe: Universe, train_ids, params: Params, size: str, out_dir: str | Path, progress: bool = True) -> list[Path]:

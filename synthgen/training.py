@@ -164,9 +164,13 @@ def write_curve(path: Path, rows: list[dict]) -> None:
     write_text(path, buf.getvalue())
 
 
-def _save(obj: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+def save_state(obj: dict, path: str | Path) -> None:
+    """``torch.save``, atomically and with reproducible bytes.  Saved through an open file,
+    the archive's inner folder is torch's fixed ``archive``; saved to a path it would be
+    named after the random temporary file, so equal states gave different bytes (and a
+    finished run that resumed rewrote its model file, rerunning every stage downstream)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def load_model(path: str | Path) -> Synthesizer:
@@ -254,7 +258,7 @@ def train(
         torch.manual_seed(_torch_seed("dropout", seed))
 
     def save_checkpoint() -> None:
-        _save(
+        save_state(
             {
                 "fingerprint": fingerprint,
                 "config": config.to_dict(),
@@ -302,7 +306,7 @@ def train(
         if on_step is not None:
             on_step(step)
     bar.close()
-    _save({"config": config.to_dict(), "model": {k: v.cpu() for k, v in model.state_dict().items()}, "step": step}, out_dir / MODEL_FILE)
+    save_state({"config": config.to_dict(), "model": {k: v.cpu() for k, v in model.state_dict().items()}, "step": step}, out_dir / MODEL_FILE)
     model.eval()
     return TrainResult(
         model=model,

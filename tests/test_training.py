@@ -64,6 +64,17 @@ def test_resuming_after_a_kill_matches_an_uninterrupted_run(universe, valid_ids,
         assert torch.equal(a, b)
 
 
+def test_a_finished_run_that_resumes_rewrites_the_same_bytes(universe, valid_ids, tmp_path):
+    """A pipeline stage rerun on a finished run (say after an unrelated code change) must
+    leave its files byte-identical, or every stage downstream of it reruns."""
+    ids = valid_ids[::50]
+    P, run_dir = _small_run(tmp_path, "run")
+    train(universe, ids, P, run_dir, progress=False)
+    before = {f.name: f.read_bytes() for f in run_dir.iterdir()}
+    train(universe, ids, P, run_dir, progress=False)
+    assert {f.name: f.read_bytes() for f in run_dir.iterdir()} == before
+
+
 def test_a_checkpoint_of_another_run_is_refused(universe, valid_ids, tmp_path):
     P, out = _small_run(tmp_path, "run")
     train(universe, valid_ids[::50], P, out, progress=False)
