@@ -255,7 +255,7 @@ def _seed_means(v: np.ndarray, rows: np.ndarray, seed: int, purpose: str) -> np.
 
 
 def _stratum_weights(strata_codes: np.ndarray, labels: list, weights: Mapping) -> tuple[np.ndarray, np.ndarray]:
-    """(weight per stratum code, NaN where the stratum has no weight; the codes with one)."""
+    """The weight of each stratum code (NaN: not in ``weights``) and the codes that have one."""
     w = np.full(len(labels), np.nan)
     for code, label in enumerate(labels):
         if label in weights:
@@ -287,7 +287,7 @@ def hierarchical_bootstrap(
 
     ``values``: ``(n_seeds, n_functions)`` outcomes (1-D: one seed), no NaN.  ``clusters``:
     per function, its cluster (e.g. held-out region); ``strata``: per function, any
-    hashable stratum label.
+    hashable stratum label (used only with ``weights``).
 
     The estimate, with ``weights=None``: the mean over seeds of the mean over clusters of
     each cluster's mean over its functions (clusters weighted equally; without clusters, the
@@ -349,8 +349,8 @@ def hierarchical_bootstrap(
             n = np.add.reduceat(counts[:, columns], bounds, axis=1)
             present = n > 0
             with np.errstate(divide="ignore", invalid="ignore"):
-                total = np.where(present, sums / np.where(present, n, 1), 0.0) @ w_used
-                replicates[rows] = total / (present @ w_used)
+                total = np.einsum("bh,h->b", np.where(present, sums / np.where(present, n, 1), 0.0), w_used)
+                replicates[rows] = total / np.einsum("bh,h->b", present, w_used)
     return Estimate(estimate, replicates)
 
 
