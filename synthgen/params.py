@@ -239,9 +239,11 @@ class DensityParams(_Section):
 
 
 class SupportParams(_Section):
-    """The support family: held-out regions."""
+    """The support family: R disjoint held-out regions per split, all out of one training set."""
 
-    region_share: float = Field(description="share of the pool in each held-out region")
+    region_share: float = Field(description="share of the pool in each held-out region (programs for support_syntax, "
+                                            "functions for support_semantics)")
+    regions: Count = Field(description="held-out regions per support split (disjoint; results are averaged over them)")
 
     @field_validator("region_share")
     @classmethod
@@ -249,6 +251,13 @@ class SupportParams(_Section):
         if not 0 < v <= 0.5:
             raise ValueError("must be a number in (0, 0.5]")
         return v
+
+    @model_validator(mode="after")
+    def _regions_fit(self) -> "SupportParams":
+        if self.regions * self.region_share > 0.8:
+            raise ValueError(f"regions x region_share = {self.regions} x {self.region_share} holds out more than 80% of "
+                             "the pool from one training set; lower one of them")
+        return self
 
 
 class SplitsParams(_Section):
@@ -258,7 +267,8 @@ class SplitsParams(_Section):
     guard: str
     min_size: Count
     train_size: Count
-    test_size: Count
+    test_size: Count = Field(description="test functions per split (spread evenly over a support split's regions)")
+    tasks_per_function: Count = Field(description="how often a test set may hold one semantic class")
     density: DensityParams
     support: SupportParams
 
@@ -281,6 +291,9 @@ class SplitsParams(_Section):
         sample = self.density.fit_sample
         if sample is not None and sample < self.test_size:
             raise ValueError(f"density.fit_sample ({sample}) must be null or at least test_size ({self.test_size})")
+        if self.test_size < self.support.regions:
+            raise ValueError(f"test_size ({self.test_size}) must be at least support.regions ({self.support.regions}): "
+                             "every region needs a test function")
         return self
 
 
@@ -419,6 +432,46 @@ class EvaluationParams(_Section):
         return self
 
 
+class MeasurementParams(_Section):
+    """How results are measured (STUDY.md section 8, synthgen/strata.py, synthgen/stats.py):
+    the strata of a task, the strata comparisons are matched on, and their reference mix."""
+
+    class_size_edges: list[int] = Field(description="commonness bins: programs computing a function, cut at these")
+    match_on: list[str] = Field(description="strata a comparison between splits is matched on")
+    reference_mix: str = Field(description="the stratum mix comparisons are post-stratified to")
+
+    @field_validator("class_size_edges")
+    @classmethod
+    def _edges(cls, v: list[int]) -> list[int]:
+        if not v or v[0] < 2 or any(a >= b for a, b in zip(v, v[1:])):
+            raise ValueError("must be a non-empty, strictly increasing list of integers >= 2")
+        return v
+
+    @field_validator("match_on")
+    @classmethod
+    def _match_on(cls, v: list[str]) -> list[str]:
+        allowed = ("kind", "commonness", "size")
+        if any(s not in allowed for s in v) or len(set(v)) != len(v):
+            raise ValueError(f"must be a list of distinct strata from: {', '.join(allowed)} (empty: raw figures only)")
+        return v
+
+    @field_validator("reference_mix")
+    @classmethod
+    def _mix(cls, v: str) -> str:
+        if v not in ("iid", "uniform"):
+            raise ValueError("must be iid (the iid test set's mix of strata) or uniform (every stratum alike)")
+        return v
+
+
+def _seed_list(v: list[int]) -> list[int]:
+    if not v or any(not 0 <= s < 2**32 for s in v) or len(set(v)) != len(v):
+        raise ValueError("must be a non-empty list of distinct integers from 0 to 2**32 - 1")
+    return v
+
+
+SeedList = Annotated[list[int], AfterValidator(_seed_list)]
+
+
 class ScalingSize(_Section):
     """One model size of the scaling grid: the shape keys of ``model`` (its dropout applies)."""
 
@@ -441,6 +494,7 @@ class ScalingParams(_Section):
     sizes: dict[str, ScalingSize] = Field(description="named model sizes; dvc.yaml's matrix lists the names")
     tasks: Count = Field(description="the largest budget: tasks seen by each run")
     budgets: list[float] = Field(description="shares of tasks at which a snapshot is evaluated")
+    seeds: SeedList = Field(description="training seeds: one run per (size, split, seed)")
 
     @field_validator("sizes")
     @classmethod
@@ -481,6 +535,7 @@ class Params(_Section):
     """The whole of ``params.yaml``."""
 
     seed: int
+    seeds: SeedList = Field(description="training seeds: one model per (split, seed)")
     grammar: GrammarParams
     enumeration: EnumerationParams
     syntax: SyntaxParams
@@ -491,6 +546,7 @@ class Params(_Section):
     training: TrainingParams
     decoding: DecodingParams
     evaluation: EvaluationParams
+    measurement: MeasurementParams
     scaling: ScalingParams
     search: SearchParams
 

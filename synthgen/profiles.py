@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedSeq
 
 from synthgen.atomic import write_text
 from synthgen.params import ParamsError, validate_params
@@ -30,13 +31,19 @@ def _merge(base, overlay, where: str = "") -> None:
             raise ParamsError(f"profile overlay: unknown key {where}{key}")
         if isinstance(value, dict) and isinstance(base[key], dict) and not _is_leaf_mapping(key):
             _merge(base[key], value, f"{where}{key}.")
+        elif isinstance(value, list):
+            # written inline like the default's lists ([0, 1]), not as a block under the key's comment
+            seq = CommentedSeq(value)
+            seq.fa.set_flow_style()
+            base[key] = seq
         else:
             base[key] = value
 
 
 def _is_leaf_mapping(key: str) -> bool:
-    # mappings that are one value (replaced whole), not a section
-    return key in {"grid"}
+    # mappings that are one value (replaced whole), not a section: an overlay's scaling sizes
+    # are the grid's sizes, not additions to the default's
+    return key in {"grid", "sizes"}
 
 
 def profile_text(root: Path, name: str) -> str:

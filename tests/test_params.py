@@ -94,7 +94,7 @@ def test_missing_section_and_unknown_section():
         validate_params(with_change("enumeration", None, delete=True))
     raw = copy.deepcopy(DEFAULT)
     raw["grammer"] = {}
-    with pytest.raises(ParamsError, match="grammer: unknown key; allowed keys here: seed, grammar"):
+    with pytest.raises(ParamsError, match="grammer: unknown key; allowed keys here: seed, seeds, grammar"):
         validate_params(raw)
 
 
