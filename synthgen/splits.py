@@ -1,11 +1,18 @@
-"""Splits that isolate density shift and support shift (STUDY.md section 4).
+"""Splits that isolate density shift and support shift (STUDY.md sections 4 and 8).
 
 Every split draws its training and test programs from one *pool* of candidates: every
 in-bound program (``splits.pool: programs``, the default), or one program per semantic
 class, its smallest (``representatives``: the ExeDec habit of deduplicating by outputs;
-at our compute it put every split at the pass@1 floor, see the README).  Each split is a small object in the shape
-of scikit-learn's splitters: parameters in ``__init__``, then ``split(inputs)`` returns
-a :class:`Split` with sorted program ids.
+at our compute it put every split at the pass@1 floor, see the README).  Each split is a
+small object in the shape of scikit-learn's splitters: parameters in ``__init__``, then
+``split(inputs, pool)`` returns a :class:`Split` with sorted program ids.
+
+**The unit is the function.**  A test set holds each semantic class at most
+``splits.tasks_per_function`` times (default once): test programs are drawn in a seeded
+random order (uniform, or weighted for the density shift) and a program whose function is
+already in the test set that often is passed over (:func:`draw_tests`).  ``test_size``
+counts test functions.  Without the cap a test set drawn by program is about a quarter
+constant functions, the giant classes of the universe.
 
 - ``iid``: random train and test, the reference.
 - density family: one test set drawn with a *shifted density* (probability tilted towards
@@ -17,15 +24,33 @@ a :class:`Split` with sorted program ids.
   of following the pool's density.  We chose stratification over farthest-point sampling
   because it keeps the sample random within cells (farthest-point sampling picks the
   outliers first, a bias of its own) and costs one k-means.
-- support family: ``support_syntax`` holds out every program that contains one of a
-  seeded set of pq-grams, so each test program has a tree pattern never seen in training;
-  ``support_semantics`` holds out a ball of the semantic space and keeps only test
-  programs all of whose pq-grams occur in training (new behaviour, familiar syntax).
+- support family, each split built from ``splits.support.regions`` (R) **disjoint**
+  held-out regions, all held out of ONE training set (so the regions do not multiply the
+  models to train), with ``test_size / R`` test functions drawn from each:
+
+  * ``support_syntax``: region r is the programs containing one of a seeded set of
+    pq-grams G_r (the sets are disjoint); its test programs contain a gram of G_r and of
+    no other region, so each test program has a tree pattern never seen in training and
+    belongs to one region only.  ``region_share`` is a share of the pool's *programs*.
+  * ``support_semantics``: region r is a ball of the semantic space: the ``region_share``
+    of the pool's *functions* nearest to a seeded centre function, among the functions no
+    earlier region took (a semantic region is a set of functions, so it holds every
+    program of each; measured in programs, a ball around a constant would be a single
+    giant class).  Its test programs use only pq-grams that occur in training (new
+    behaviour, familiar syntax).
+
+  Disjoint regions rather than independent draws: one training set can then hold out all
+  of them, so R regions cost one model per seed instead of R, and no region's test
+  functions can leak through another region's training set.  The price: that training
+  set misses R regions, not one (R x region_share of the pool), which the splits
+  notebook shows.  Results are averaged over the regions, and their spread is reported.
 
 Leakage guard: no semantic class of a held-out test program occurs in its training set
-(otherwise a twin leaks the answer).  It always guards the support splits, and the iid and
-density splits too with ``splits.guard: all``; each split reports how many training
-candidates it removed, and :func:`test_twins` counts the twins an unguarded split keeps.  Every random stream derives from (split name, seed) through
+(otherwise a twin leaks the answer).  It always guards the support splits (against the
+test functions of every region), and the iid and density splits too with
+``splits.guard: all``; each split reports how many training candidates it removed (per
+region for the support splits), and :func:`test_twins` counts the twins an unguarded
+split keeps.  Every random stream derives from (split name, seed) through
 :func:`synthgen.seeding.rng_for`, so splits do not depend on the order they run in.
 """
 
@@ -50,6 +75,11 @@ from synthgen.seeding import rng_for
 from synthgen.universe import Universe
 
 DENSITY_SAMPLERS = ("random", "diverse_syntax", "diverse_semantics", "diverse_both")
+SPLIT_NAMES = ("iid", *(f"density_{s}" for s in DENSITY_SAMPLERS), "support_syntax", "support_semantics")
+"""Every split, in the order the study reports them: the one list that dvc.yaml's matrices,
+the notebooks and the release follow (tests/test_pipeline.py checks dvc.yaml against it)."""
+DENSITY_SPLITS = SPLIT_NAMES[1:5]
+SUPPORT_SPLITS = SPLIT_NAMES[5:]
 QUERY_BLOCK = 4_194_304  # rows per block of nearest-neighbour queries (memory: a few hundred MB)
 
 
@@ -96,6 +126,22 @@ class Split:
     filter_removed: int = 0  # test candidates dropped by the split's own condition
     notes: dict = field(default_factory=dict)
     guarded: bool = True  # whether the leakage guard ran (always, for held-out splits)
+    region: np.ndarray | None = None  # per test program (aligned with ``test``): its held-out region, 0..R-1
+
+    def __post_init__(self) -> None:
+        if self.region is None:
+            self.region = np.zeros(len(self.test), dtype=np.int64)
+
+    @property
+    def n_regions(self) -> int:
+        return int(self.region.max()) + 1 if len(self.region) else 0
+
+
+def test_set_of(split: str) -> str:
+    """The name of the test set a split is evaluated on: the density family shares one, so
+    its samplers compare function by function (a paired comparison); every other split has
+    its own."""
+    return "density" if split in DENSITY_SPLITS else split
 
 
 def test_twins(s: Split, universe: Universe) -> int:
@@ -123,6 +169,43 @@ def draw(rng: np.random.Generator, ids: np.ndarray, n: int, split: str, what: st
     if n > len(ids):
         raise SplitError(f"split {split}: {what} needs {n} programs but only {len(ids)} are available")
     return np.sort(rng.choice(ids, size=n, replace=False))
+
+
+def draw_tests(rng: np.random.Generator, universe: Universe, candidates: np.ndarray, n: int, cap: int, split: str,
+               what: str, weight: np.ndarray | None = None, taken: np.ndarray | None = None) -> np.ndarray:
+    """``n`` test programs from ``candidates`` holding each semantic class at most ``cap``
+    times, sorted.
+
+    The candidates are put in a seeded random order, uniform or (with ``weight``) weighted
+    without replacement (Efraimidis-Spirakis keys: the order of successive weighted draws),
+    and taken in that order, passing over a program whose class the test set already holds
+    ``cap`` times.  The first ``n`` programs of an uncapped draw are exactly
+    ``rng.choice``'s distribution; the cap changes only which function a repeat would have
+    been.  ``taken``: class counts already used by earlier draws of the same split (the
+    cap holds over all of its regions); updated in place."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if weight is None:
+        keys = rng.random(len(candidates))
+    else:
+        keys = rng.exponential(size=len(candidates)) / np.maximum(np.asarray(weight, dtype=np.float64), 1e-300)
+    order = candidates[np.argsort(keys, kind="stable")]
+    classes = universe.semantic_class[order].astype(np.int64)
+    already = np.zeros(len(order), dtype=np.int64) if taken is None else taken[classes]
+    # the how-many-th program of its class each one is, in drawing order
+    rank = pd.Series(classes).groupby(classes).cumcount().to_numpy()
+    keep = order[already + rank < cap][:n]
+    if len(keep) < n:
+        distinct = len(np.unique(classes))
+        raise SplitError(f"split {split}: {what} needs {n} test functions but only {len(keep)} are available "
+                         f"({len(candidates)} programs of {distinct} functions, at most {cap} per function)")
+    if taken is not None:
+        np.add.at(taken, universe.semantic_class[keep], 1)
+    return np.sort(keep)
+
+
+def split_evenly(n: int, parts: int) -> list[int]:
+    """``n`` as ``parts`` near-equal counts, the larger ones first."""
+    return [n // parts + (r < n % parts) for r in range(parts)]
 
 
 def leakage_guard(universe: Universe, candidates: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, int]:
@@ -220,11 +303,12 @@ class IIDSplit:
     test_size: int
     seed: int
     guard: bool = True
+    tasks_per_function: int = 1
     name: str = "iid"
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> Split:
         rng = rng_for(self.seed, "splits", self.name)
-        test = draw(rng, pool, self.test_size, self.name, "the test set")
+        test = draw_tests(rng, inputs.universe, pool, self.test_size, self.tasks_per_function, self.name, "the test set")
         rest = np.setdiff1d(pool, test)
         removed = 0
         if self.guard:
@@ -246,15 +330,18 @@ class DensityFamily:
     reference: int = 20_000
     fit_sample: int | None = None
     guard: bool = True
+    tasks_per_function: int = 1
     samplers: tuple[str, ...] = DENSITY_SAMPLERS
 
     def shifted_test(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Test programs drawn with probability proportional to (local sparseness)^tilt:
         the distance to the k-th nearest of a random reference subset of the pool, in
-        the joint space.  Above ``fit_sample`` pool programs, sparseness is measured on a
-        seeded uniform sample of that many and the test set is drawn from it (a tilted draw
-        from a uniform sample is, up to sampling noise, a tilted draw from the pool); then
-        ``weight`` holds one value per sampled program, not per pool program."""
+        the joint space (a weighted draw without replacement, at most
+        ``tasks_per_function`` programs per function).  Above ``fit_sample`` pool programs,
+        sparseness is measured on a seeded uniform sample of that many and the test set is
+        drawn from it (a tilted draw from a uniform sample is, up to sampling noise, a
+        tilted draw from the pool); then ``weight`` holds one value per sampled program,
+        not per pool program."""
         rng = rng_for(self.seed, "splits", "density", "test")
         if self.test_size > len(pool):
             raise SplitError(f"split density: the test set needs {self.test_size} programs but the pool has {len(pool)}")
@@ -262,8 +349,9 @@ class DensityFamily:
         candidates = pool if rows is None else pool[rows]
         scale = kth_neighbour_distance(inputs.joint_coords(candidates), self.neighbours, self.reference, rng)
         weight = np.power(np.maximum(scale, 1e-9), self.tilt)
-        pick = rng.choice(len(candidates), size=self.test_size, replace=False, p=weight / weight.sum())
-        return np.sort(candidates[pick]), weight
+        test = draw_tests(rng, inputs.universe, candidates, self.test_size, self.tasks_per_function, "density",
+                          "the shifted test set", weight=weight)
+        return test, weight
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> list[Split]:
         test, _ = self.shifted_test(inputs, pool)
@@ -293,89 +381,145 @@ class DensityFamily:
         return out
 
 
+def _guard_regions(universe: Universe, rest: np.ndarray, tests: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """The leakage guard against the test functions of every region at once, and how many
+    training candidates each region's test functions removed (a candidate whose class is a
+    test function of two regions counts for both)."""
+    classes = universe.semantic_class[rest]
+    per_region = [int(np.isin(classes, np.unique(universe.semantic_class[t])).sum()) for t in tests]
+    kept, _ = leakage_guard(universe, rest, np.concatenate(tests))
+    return kept, per_region
+
+
+def _assemble(name: str, train: np.ndarray, tests: list[np.ndarray], **facts) -> Split:
+    """A support split from its regions' test sets: test ids sorted, each with its region."""
+    test = np.concatenate(tests)
+    region = np.concatenate([np.full(len(t), r, dtype=np.int64) for r, t in enumerate(tests)])
+    order = np.argsort(test, kind="stable")
+    return Split(name, "support", train, test[order], region=region[order], **facts)
+
+
 @dataclass
 class SupportSyntaxSplit:
-    """Hold out every program containing one of a seeded set of pq-grams."""
+    """Hold out R disjoint sets of pq-grams: every program containing one of them."""
 
     train_size: int
     test_size: int
     seed: int
     region_share: float = 0.1
+    regions: int = 1
+    tasks_per_function: int = 1
     name: str = "support_syntax"
 
-    def held_out_grams(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Grams chosen in a seeded order until the programs containing any of them make
-        up ``region_share`` of the pool (a gram that would overshoot by 25% is skipped)."""
+    def held_out_grams(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """(the grams of each region, (R, len(pool)) membership of the pool's programs).
+
+        Grams are taken in one seeded order; region r takes the next grams not yet taken
+        until the programs containing any of them make up ``region_share`` of the pool (a
+        gram that would overshoot by 25% is passed over, left for the next region)."""
         rng = rng_for(self.seed, "splits", self.name)
         presence = (inputs.profiles[pool] > 0).tocsc()
         df = np.diff(presence.indptr)
         target = self.region_share * len(pool)
-        candidates = np.flatnonzero((df > 0) & (df <= target))
-        region = np.zeros(len(pool), bool)
-        held: list[int] = []
-        for gram in rng.permutation(candidates):
-            members = presence.indices[presence.indptr[gram] : presence.indptr[gram + 1]]
-            grown = region.copy()
-            grown[members] = True
-            if grown.sum() > 1.25 * target:
-                continue
-            region, held = grown, held + [int(gram)]
-            if region.sum() >= target:
-                break
-        return np.array(sorted(held), dtype=np.int64), region
+        order = rng.permutation(np.flatnonzero((df > 0) & (df <= target)))
+        used = np.zeros(presence.shape[1], dtype=bool)
+        grams, members = [], np.zeros((self.regions, len(pool)), dtype=bool)
+        for r in range(self.regions):
+            region, count, held = members[r], 0, []
+            for gram in order:
+                if used[gram]:
+                    continue
+                rows = presence.indices[presence.indptr[gram] : presence.indptr[gram + 1]]
+                new = int((~region[rows]).sum())
+                if count + new > 1.25 * target:
+                    continue
+                region[rows], count, used[gram] = True, count + new, True
+                held.append(int(gram))
+                if count >= target:
+                    break
+            grams.append(np.array(sorted(held), dtype=np.int64))
+        return grams, members
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> Split:
-        grams, region = self.held_out_grams(inputs, pool)
+        grams, members = self.held_out_grams(inputs, pool)
+        u = inputs.universe
         rng = rng_for(self.seed, "splits", self.name, "draw")
-        test = draw(rng, pool[region], self.test_size, self.name, "the held-out region (test set)")
-        rest, removed = leakage_guard(inputs.universe, pool[~region], test)
+        exclusive = members & (members.sum(axis=0) == 1)  # in one region only: its novelty is that region's
+        taken = np.zeros(u.n_classes, dtype=np.int64)
+        tests = [draw_tests(rng, u, pool[exclusive[r]], n, self.tasks_per_function, self.name,
+                            f"held-out region {r} (test set)", taken=taken)
+                 for r, n in enumerate(split_evenly(self.test_size, self.regions))]
+        rest, removed = _guard_regions(u, pool[~members.any(axis=0)], tests)
         train = draw(rng, rest, self.train_size, self.name, "the training set")
-        return Split(
-            self.name, "support", train, test, guard_removed=removed,
-            notes={"held_out_grams": grams.tolist(), "region_size": int(region.sum())},
-        )
+        notes = {"regions": [{"held_out_grams": g.tolist(), "region_size": int(m.sum()),
+                              "exclusive_size": int(e.sum()), "guard_removed": k}
+                             for g, m, e, k in zip(grams, members, exclusive, removed)],
+                 "held_out_size": int(members.any(axis=0).sum())}
+        return _assemble(self.name, train, tests, guard_removed=int(sum(removed)), notes=notes)
 
 
 @dataclass
 class SupportSemanticsSplit:
-    """Hold out a ball of the semantic space; keep only test programs whose every pq-gram
-    occurs in training."""
+    """Hold out R disjoint balls of the semantic space; keep only test programs whose every
+    pq-gram occurs in training."""
 
     train_size: int
     test_size: int
     seed: int
     region_share: float = 0.1
+    regions: int = 1
+    tasks_per_function: int = 1
     name: str = "support_semantics"
 
-    def region(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[np.ndarray, int]:
-        """The ``region_share`` of the pool nearest to a seeded centre (ties by id)."""
+    def held_out_functions(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+        """(the semantic classes of each region, each region's centre class).
+
+        Region r: a centre drawn uniformly from the pool's functions that no earlier region
+        took, and the ``region_share`` of the pool's functions nearest to it among those
+        (ties by class id)."""
         rng = rng_for(self.seed, "splits", self.name)
-        coords = inputs.semantic_coords(pool)
-        centre = int(rng.integers(len(pool)))
-        dist = np.linalg.norm(coords - coords[centre], axis=1)
-        size = int(round(self.region_share * len(pool)))
-        inside = np.zeros(len(pool), bool)
-        inside[np.lexsort((pool, dist))[:size]] = True
-        return inside, int(pool[centre])
+        classes = np.unique(inputs.universe.semantic_class[pool])
+        size = max(1, int(round(self.region_share * len(classes))))
+        if self.regions * size > len(classes):
+            raise SplitError(f"split {self.name}: {self.regions} regions of {size} functions need more than the "
+                             f"pool's {len(classes)} functions")
+        free = np.ones(len(classes), dtype=bool)
+        regions, centres = [], []
+        for _ in range(self.regions):
+            available = np.flatnonzero(free)
+            centre = int(available[rng.integers(len(available))])
+            dist = np.linalg.norm(inputs.semantics[classes[available]] - inputs.semantics[classes[centre]], axis=1)
+            inside = available[np.lexsort((classes[available], dist))[:size]]
+            free[inside] = False
+            regions.append(np.sort(classes[inside]))
+            centres.append(int(classes[centre]))
+        return regions, centres
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> Split:
-        inside, centre = self.region(inputs, pool)
+        u = inputs.universe
+        regions, centres = self.held_out_functions(inputs, pool)
         rng = rng_for(self.seed, "splits", self.name, "draw")
-        region = pool[inside]
-        # The guard runs against the whole region, before the test draw, so that the
-        # training set (and with it the set of familiar grams) is fixed first.
-        rest, removed = leakage_guard(inputs.universe, pool[~inside], region)
+        pool_classes = u.semantic_class[pool]
+        members = np.stack([np.isin(pool_classes, r) for r in regions])
+        # A semantic region holds every program of its functions, so the guard has nothing
+        # left to remove; it runs anyway, against the whole regions, before the test draw,
+        # so that the training set (and with it the set of familiar grams) is fixed first.
+        rest, removed = leakage_guard(u, pool[~members.any(axis=0)], pool[members.any(axis=0)])
         train = draw(rng, rest, self.train_size, self.name, "the training set")
         seen = gram_presence(inputs.profiles, train)
-        grams_of_region = inputs.profiles[region] > 0
-        familiar = np.asarray(grams_of_region[:, ~seen].sum(axis=1)).ravel() == 0
-        test = draw(rng, region[familiar], self.test_size, self.name,
-                    "the held-out region with every pq-gram seen in training (test set)")
-        return Split(
-            self.name, "support", train, test, guard_removed=removed,
-            filter_removed=int((~familiar).sum()),
-            notes={"centre_program": centre, "region_size": int(len(region))},
-        )
+        taken = np.zeros(u.n_classes, dtype=np.int64)
+        tests, facts, smallest = [], [], u.representatives()
+        for r, n in enumerate(split_evenly(self.test_size, self.regions)):
+            region = pool[members[r]]
+            familiar = np.asarray((inputs.profiles[region][:, ~seen] > 0).sum(axis=1)).ravel() == 0
+            tests.append(draw_tests(rng, u, region[familiar], n, self.tasks_per_function, self.name,
+                                    f"held-out region {r} with every pq-gram seen in training (test set)", taken=taken))
+            facts.append({"centre_class": centres[r], "centre_program": int(smallest[centres[r]]),
+                          "functions": int(len(regions[r])), "region_size": int(len(region)),
+                          "filter_removed": int((~familiar).sum()), "guard_removed": 0})
+        return _assemble(self.name, train, tests, guard_removed=removed,
+                         filter_removed=int(sum(f["filter_removed"] for f in facts)),
+                         notes={"regions": facts, "held_out_size": int(members.any(axis=0).sum())})
 
 
 # --- the whole set of splits ------------------------------------------------------------
@@ -384,50 +528,73 @@ class SupportSemanticsSplit:
 def make_splits(inputs: SplitInputs, cfg, seed: int) -> list[Split]:
     """All splits configured in ``params.splits`` (a :class:`SplitsParams`)."""
     pool = candidate_pool(inputs.universe, cfg.pool, cfg.min_size)
-    common = dict(train_size=cfg.train_size, test_size=cfg.test_size, seed=seed)
+    common = dict(train_size=cfg.train_size, test_size=cfg.test_size, seed=seed, tasks_per_function=cfg.tasks_per_function)
     guard_all = cfg.guard == "all"  # held-out (support) splits are always guarded
     splits = [IIDSplit(**common, guard=guard_all).split(inputs, pool)]
     splits += DensityFamily(
         **common, cells=cfg.density.cells, neighbours=cfg.density.neighbours, tilt=cfg.density.tilt,
         reference=cfg.density.reference, fit_sample=cfg.density.fit_sample, guard=guard_all,
     ).split(inputs, pool)
-    splits.append(SupportSyntaxSplit(**common, region_share=cfg.support.region_share).split(inputs, pool))
-    splits.append(SupportSemanticsSplit(**common, region_share=cfg.support.region_share).split(inputs, pool))
+    support = dict(region_share=cfg.support.region_share, regions=cfg.support.regions)
+    splits.append(SupportSyntaxSplit(**common, **support).split(inputs, pool))
+    splits.append(SupportSemanticsSplit(**common, **support).split(inputs, pool))
     for s in splits:
-        check_invariants(s, inputs)
+        check_invariants(s, inputs, cfg.tasks_per_function)
     return splits
 
 
-def check_invariants(s: Split, inputs: SplitInputs) -> None:
+def check_invariants(s: Split, inputs: SplitInputs, tasks_per_function: int | None = None) -> None:
     """The promises every split keeps; a violation is a bug, so it raises."""
     u = inputs.universe
     assert len(np.intersect1d(s.train, s.test)) == 0, f"{s.name}: train and test overlap"
+    assert len(s.region) == len(s.test), f"{s.name}: one region per test program"
+    if tasks_per_function is not None:
+        assert np.bincount(u.semantic_class[s.test]).max(initial=0) <= tasks_per_function, \
+            f"{s.name}: a function occurs more than {tasks_per_function} times in the test set"
     if s.guarded or s.family == "support":
         assert not np.isin(u.semantic_class[s.train], u.semantic_class[s.test]).any(), f"{s.name}: a test class leaks"
     if s.name == "support_semantics":
         seen = gram_presence(inputs.profiles, s.train)
         assert not (inputs.profiles[s.test][:, ~seen] > 0).sum(), f"{s.name}: a test pq-gram is unseen"
+        test_classes = u.semantic_class[s.test]
+        for r in range(s.n_regions):  # functions of different regions never mix
+            others = test_classes[s.region != r]
+            assert not np.isin(test_classes[s.region == r], others).any(), f"{s.name}: regions share a function"
     if s.name == "support_syntax":
         seen = gram_presence(inputs.profiles, s.train)
         novel = np.asarray((inputs.profiles[s.test][:, ~seen] > 0).sum(axis=1)).ravel()
         assert (novel > 0).all(), f"{s.name}: a test program has no unseen pq-gram"
+        regions = s.notes.get("regions")
+        if regions:
+            grams = [np.asarray(r["held_out_grams"], dtype=np.int64) for r in regions]
+            assert len(np.unique(np.concatenate(grams))) == sum(map(len, grams)), f"{s.name}: regions share a gram"
+            holds = [np.asarray((inputs.profiles[s.test][:, g] > 0).sum(axis=1)).ravel() > 0 for g in grams]
+            for r in range(len(grams)):
+                mine = s.region == r
+                assert holds[r][mine].all(), f"{s.name}: a test program of region {r} lacks its region's grams"
+                assert not any(h[mine].any() for q, h in enumerate(holds) if q != r), \
+                    f"{s.name}: a test program of region {r} holds another region's gram"
 
 
 # --- annotation, summary, storage ---------------------------------------------------------
 
 
 def test_frame(s: Split, inputs: SplitInputs) -> pd.DataFrame:
-    """The test items with their OOD distances: to the nearest training program in the
-    syntactic space (``ood_syntax``) and by exact pq-gram distance (``ood_pqgram``), and
-    to the nearest training class in the semantic space (``ood_semantics``).
+    """The test items with their held-out ``region`` (0 for splits with one test set) and
+    their OOD distances: to the nearest training program in the syntactic space
+    (``ood_syntax``) and by exact pq-gram distance (``ood_pqgram``), and to the nearest
+    training class in the semantic space (``ood_semantics``).
 
     Both syntactic columns are kept because the 32-dimensional SVD space ranks pq-gram
     distances only loosely (notebook 03 measures it): the exact distance is the one the
-    generalization map uses."""
+    generalization map uses.  The strata of the tasks (:mod:`synthgen.strata`) are not
+    stored here: they follow from the universe, and measuring them another way must not
+    change the split files (nor rerun the training that depends on them)."""
     u = inputs.universe
     return pd.DataFrame(
         {
             "program_id": s.test,
+            "region": s.region.astype(np.int64),
             "ood_syntax": syntactic_ood_distance(inputs.syntax, s.train, s.test),
             "ood_pqgram": pq_nearest_distance(inputs.profiles[s.test], inputs.profiles[s.train]),
             "ood_semantics": semantic_ood_distance(inputs.semantics, u.semantic_class, s.train, s.test),

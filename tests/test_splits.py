@@ -73,14 +73,61 @@ def test_held_out_splits_are_always_guarded(inputs, universe):
     from synthgen.splits import make_splits, test_twins
 
     cfg = SimpleNamespace(
-        pool="programs", guard="held_out", min_size=2, train_size=1500, test_size=60,
+        pool="programs", guard="held_out", min_size=2, train_size=1500, test_size=60, tasks_per_function=1,
         density=SimpleNamespace(cells=8, neighbours=3, tilt=1.0, reference=2000, fit_sample=None),
-        support=SimpleNamespace(region_share=0.2),
+        support=SimpleNamespace(region_share=0.1, regions=3),
     )
     splits = {s.name: s for s in make_splits(inputs, cfg, seed=0)}
     assert not splits["iid"].guarded and not splits["density_random"].guarded
     for name in ("support_syntax", "support_semantics"):
         assert splits[name].guarded and test_twins(splits[name], universe) == 0
+        assert splits[name].n_regions == 3 and np.bincount(splits[name].region).tolist() == [20, 20, 20]
+    for s in splits.values():  # the unit is the function: one test task per semantic class
+        assert len(np.unique(universe.semantic_class[s.test])) == len(s.test) == 60
+
+
+def test_test_sets_hold_each_function_at_most_the_cap(inputs, universe):
+    from synthgen.splits import draw_tests
+    from synthgen.seeding import rng_for
+
+    programs = candidate_pool(universe, "programs", min_size=2)
+    for cap in (1, 2, 3):
+        s = IIDSplit(train_size=500, test_size=300, seed=1, tasks_per_function=cap).split(inputs, programs)
+        counts = np.bincount(universe.semantic_class[s.test])
+        assert counts.max() == cap and len(s.test) == 300
+    # drawn by program without the cap, the giant classes repeat (why the cap exists)
+    free = draw_tests(rng_for(0, "t"), universe, programs, 300, 10**9, "t", "test")
+    assert np.bincount(universe.semantic_class[free]).max() > 3
+    # a weighted draw keeps the cap too, and prefers heavy programs
+    weight = np.where(np.arange(len(programs)) % 2 == 0, 100.0, 1.0)
+    heavy = draw_tests(rng_for(0, "w"), universe, programs, 200, 1, "t", "test", weight=weight)
+    assert np.bincount(universe.semantic_class[heavy]).max() == 1
+    assert np.isin(heavy, programs[::2]).mean() > 0.8
+    with pytest.raises(SplitError, match="needs 5000 test functions but only"):
+        draw_tests(rng_for(0, "t"), universe, programs, 5000, 1, "t", "the test set")
+
+
+def test_support_regions_are_disjoint_and_each_is_guarded(inputs, universe):
+    programs = candidate_pool(universe, "programs", min_size=2)
+    syn = SupportSyntaxSplit(train_size=1000, test_size=60, seed=3, region_share=0.08, regions=4).split(inputs, programs)
+    check_invariants(syn, inputs, tasks_per_function=1)
+    grams = [set(r["held_out_grams"]) for r in syn.notes["regions"]]
+    assert all(not (a & b) for i, a in enumerate(grams) for b in grams[i + 1:])
+    seen = gram_presence(inputs.profiles, syn.train)
+    for r, g in enumerate(grams):
+        g = np.array(sorted(g))
+        assert not seen[g].any()  # no program of training holds a held-out gram
+        mine = syn.test[syn.region == r]
+        assert (np.asarray((inputs.profiles[mine][:, g] > 0).sum(axis=1)).ravel() > 0).all()
+        # the guard per region: this region's test functions occur nowhere in training
+        assert not np.isin(universe.semantic_class[syn.train], universe.semantic_class[mine]).any()
+    assert syn.guard_removed <= sum(r["guard_removed"] for r in syn.notes["regions"])
+    sem = SupportSemanticsSplit(train_size=1000, test_size=60, seed=3, region_share=0.08, regions=4).split(inputs, programs)
+    check_invariants(sem, inputs, tasks_per_function=1)
+    functions = [set(universe.semantic_class[sem.test[sem.region == r]]) for r in range(4)]
+    assert all(not (a & b) for i, a in enumerate(functions) for b in functions[i + 1:])
+    assert len({r["centre_class"] for r in sem.notes["regions"]}) == 4
+    assert not np.isin(universe.semantic_class[sem.train], universe.semantic_class[sem.test]).any()
 
 
 def test_density_family_shares_test_and_train_size(inputs, pool):
@@ -172,7 +219,7 @@ def test_support_syntax_test_programs_hold_an_unseen_gram(inputs, pool):
     split = SupportSyntaxSplit(train_size=800, test_size=100, seed=4, region_share=0.1)
     s = split.split(inputs, pool)
     check_invariants(s, inputs)
-    held = np.array(s.notes["held_out_grams"])
+    held = np.array(s.notes["regions"][0]["held_out_grams"])
     assert len(held) > 0
     assert not gram_presence(inputs.profiles, s.train)[held].any()
     assert (np.asarray((inputs.profiles[s.test][:, held] > 0).sum(axis=1)).ravel() > 0).all()
@@ -185,7 +232,7 @@ def test_support_semantics_test_programs_use_only_seen_grams(inputs, pool):
     assert (inputs.profiles[s.test][:, ~seen]).nnz == 0
     # the test programs are the semantically held-out ones: none is nearer the centre than
     # a training program would need to be
-    assert s.filter_removed >= 0 and s.notes["region_size"] >= len(s.test)
+    assert s.filter_removed >= 0 and s.notes["regions"][0]["region_size"] >= len(s.test)
 
 
 def test_same_seed_same_split_whatever_the_order(inputs, pool):
@@ -201,9 +248,9 @@ def test_same_seed_same_split_whatever_the_order(inputs, pool):
     "make, message",
     [
         (lambda: IIDSplit(train_size=10**6, test_size=10, seed=0), "split iid: the training set needs 1000000 programs but only"),
-        (lambda: IIDSplit(train_size=10, test_size=10**6, seed=0), "split iid: the test set needs 1000000 programs but only"),
-        (lambda: SupportSyntaxSplit(10, 10**4, seed=0), "split support_syntax: the held-out region (test set) needs 10000"),
-        (lambda: SupportSemanticsSplit(10, 10**4, seed=0), "split support_semantics: the held-out region with every pq-gram"),
+        (lambda: IIDSplit(train_size=10, test_size=10**6, seed=0), "split iid: the test set needs 1000000 test functions"),
+        (lambda: SupportSyntaxSplit(10, 10**4, seed=0), "split support_syntax: held-out region 0 (test set) needs 10000"),
+        (lambda: SupportSemanticsSplit(10, 10**4, seed=0), "split support_semantics: held-out region 0 with every pq-gram"),
         (lambda: DensityFamily(10**6, 10, seed=0), "split density: the training sets need 1000000 programs but only"),
     ],
 )
@@ -227,22 +274,25 @@ def test_water_fill():
     train=st.integers(1, 1200),
     test=st.integers(1, 150),
     seed=st.integers(0, 2**32 - 1),
-    share=st.floats(0.05, 0.4),
+    share=st.floats(0.05, 0.3),
+    regions=st.integers(1, 3),
     kind=st.sampled_from(["iid", "support_syntax", "support_semantics"]),
 )
-def test_invariants_hold_for_random_configurations(inputs, pool, train, test, seed, share, kind):
+def test_invariants_hold_for_random_configurations(inputs, pool, train, test, seed, share, regions, kind):
     make = {
         "iid": lambda: IIDSplit(train, test, seed),
-        "support_syntax": lambda: SupportSyntaxSplit(train, test, seed, region_share=share),
-        "support_semantics": lambda: SupportSemanticsSplit(train, test, seed, region_share=share),
+        "support_syntax": lambda: SupportSyntaxSplit(train, test, seed, region_share=share, regions=regions),
+        "support_semantics": lambda: SupportSemanticsSplit(train, test, seed, region_share=share, regions=regions),
     }[kind]
     try:
         s = make().split(inputs, pool)
     except SplitError as err:
         assert kind.split("_")[0] in str(err) and "needs" in str(err)
         return
-    check_invariants(s, inputs)
+    check_invariants(s, inputs, tasks_per_function=1)
     assert len(s.train) == train and len(s.test) == test
+    if kind != "iid":
+        assert s.n_regions == min(regions, test) and np.bincount(s.region).max() - np.bincount(s.region).min() <= 1
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
