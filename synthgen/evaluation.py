@@ -9,8 +9,11 @@ that does not pass found another function that fits the examples).
 - :func:`pass_at_k`: the unbiased estimator 1 - C(n-c, k) / C(n, k) from n samples
   with c passing, computed as a product, never with huge binomials;
 - :func:`task_table`: one row per task, the columns every summary averages;
-- :func:`summarize`, :func:`breakdown`: means with seeded bootstrap intervals, overall
-  and by group (program size, bins of an OOD distance or any per-task covariate);
+- :func:`summarize`, :func:`breakdown`: means with bootstrap intervals over *functions*
+  (tasks of one function resampled together, :func:`synthgen.stats.cluster_bootstrap`),
+  overall and by group (program size, bins of an OOD distance or any per-task
+  covariate), for one model's table; the study's results, over seeds and regions, are
+  :mod:`synthgen.results`;
 - :func:`consistent_classes`, :func:`ambiguity_ceiling`: how many semantic classes of
   the universe fit each task's examples.  When several do, the examples do not pin
   the target down and no synthesizer can be sure to pass;
@@ -29,7 +32,7 @@ from synthgen.decoding import Candidates, synthesize
 from synthgen.grammar import Grammar, Program
 from synthgen.model import Synthesizer
 from synthgen.params import Params
-from synthgen.seeding import random_keys
+from synthgen.stats import cluster_bootstrap
 from synthgen.tasks import Tasks, make_tasks
 from synthgen.universe import Universe
 
@@ -100,6 +103,7 @@ def task_table(
     table = pd.DataFrame(
         {
             "program_id": tasks.targets,
+            "semantic_class": universe.semantic_class[tasks.targets].astype(np.int64),
             "size": universe.size[tasks.targets].astype(np.int64),
             "valid": scores["valid"].mean(axis=1),
             "consistent": scores["consistent"].mean(axis=1),
@@ -115,36 +119,35 @@ def task_table(
     return table
 
 
-def bootstrap_ci(values, n_boot: int, confidence: float, seed: int, purpose: str = "bootstrap") -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values``, from a seeded stream."""
+def function_interval(values, functions, n_boot: int, confidence: float, seed: int,
+                      purpose: str = "bootstrap") -> tuple[float, float]:
+    """Percentile interval of the mean of per-task ``values`` whose tasks belong to
+    ``functions`` (one label per task, e.g. the semantic class): the functions are
+    resampled with their tasks, never the tasks alone (STUDY.md section 8)."""
     v = np.asarray(values, dtype=np.float64)
     if not len(v):
         return float("nan"), float("nan")
-    # resample indices from hashed keys: the interval depends only on (seed, purpose, n)
-    keys = random_keys(seed, purpose, np.arange(n_boot)[:, None], np.arange(len(v))[None, :])
-    idx = (keys % np.uint64(len(v))).astype(np.int64)
-    means = v[idx].mean(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+    return cluster_bootstrap(v, np.asarray(functions), n_boot, seed, purpose).interval(confidence)
 
 
 def summarize(table: pd.DataFrame, metrics: Sequence[str], n_boot: int, confidence: float, seed: int) -> pd.DataFrame:
-    """Mean of each metric column with its bootstrap interval: one row per metric."""
+    """Mean of each metric column with its interval over functions (``semantic_class``):
+    one row per metric."""
     rows = []
     for m in metrics:
-        lo, hi = bootstrap_ci(table[m], n_boot, confidence, seed, purpose=f"bootstrap:{m}")
-        rows.append({"metric": m, "n": len(table), "mean": float(table[m].mean()), "ci_low": lo, "ci_high": hi})
+        lo, hi = function_interval(table[m], table["semantic_class"], n_boot, confidence, seed, purpose=f"bootstrap:{m}")
+        rows.append({"metric": m, "n": len(table), "functions": int(table["semantic_class"].nunique()),
+                     "mean": float(table[m].mean()), "ci_low": lo, "ci_high": hi})
     return pd.DataFrame(rows)
 
 
 def breakdown(
     table: pd.DataFrame, by, metrics: Sequence[str], n_boot: int, confidence: float, seed: int, bins=None
 ) -> pd.DataFrame:
-    """Means and intervals of ``metrics`` per group.  ``by`` is a column of ``table``
-    (e.g. ``"size"``) or a per-task array (e.g. OOD distances).  ``bins``: ``None``
-    groups by value; an int cuts the covariate into that many quantile bins; a sequence
-    gives the bin edges."""
+    """Means and intervals (over functions) of ``metrics`` per group.  ``by`` is a column of
+    ``table`` (e.g. ``"size"``) or a per-task array (e.g. OOD distances).  ``bins``:
+    ``None`` groups by value; an int cuts the covariate into that many quantile bins; a
+    sequence gives the bin edges."""
     key = table[by].to_numpy() if isinstance(by, str) else np.asarray(by)
     if len(key) != len(table):
         raise ValueError(f"the covariate has {len(key)} values for {len(table)} tasks")
@@ -159,7 +162,8 @@ def breakdown(
     for group, index in table.groupby(np.asarray(groups), observed=True, sort=True).groups.items():
         part = table.loc[index]
         for m in metrics:
-            lo, hi = bootstrap_ci(part[m], n_boot, confidence, seed, purpose=f"bootstrap:{m}:{group}")
+            lo, hi = function_interval(part[m], part["semantic_class"], n_boot, confidence, seed,
+                                       purpose=f"bootstrap:{m}:{group}")
             rows.append({name: group, "metric": m, "n": len(part), "mean": float(part[m].mean()), "ci_low": lo, "ci_high": hi})
     return pd.DataFrame(rows)
 
@@ -208,25 +212,26 @@ def ambiguity_ceiling(universe: Universe, tasks: Tasks) -> dict[str, float]:
     }
 
 
-def evaluate(universe: Universe, model: Synthesizer, test_ids, params: Params, seed: int | None = None) -> pd.DataFrame:
-    """One row per test program: the tasks (purpose "test"), greedy decoding (``valid``,
-    ``consistent``, ``pass@1``), ``params.evaluation.n_samples`` samples at
+def evaluate(universe: Universe, model: Synthesizer, test_ids, params: Params, sample_seed: int | None = None) -> pd.DataFrame:
+    """One row per test program: the tasks (purpose "test", from the study's root
+    ``params.seed``, so every model of a split faces the same examples), greedy decoding
+    (``valid``, ``consistent``, ``pass@1``), ``params.evaluation.n_samples`` samples at
     ``params.decoding.temperature`` (``sample_valid``, ``sample_consistent`` shares and
-    ``pass@k`` for each k > 1), the top beam of ``params.decoding.beam_size``
-    (``beam@1``) and ``consistent_classes``.  Summarise it with :func:`summarize` and
-    :func:`breakdown` (e.g. by OOD distance).
+    ``pass@k`` for each k > 1; drawn from ``sample_seed``, default the root seed), the top
+    beam of ``params.decoding.beam_size`` (``beam@1``) and ``consistent_classes``.
 
     Why ``beam@1`` beside greedy ``pass@1``: greedy commits to one token at a time, and
     most tasks fit many functions; on the default budget, runs differing only in seed
     reached equal loss (1.50 to 1.52) and sampled pass@10 (0.40 to 0.41), but greedy pass@1
     from 0.26 to 0.36, while the top beam stayed within 0.35 to 0.39."""
-    seed = params.seed if seed is None else seed
+    sample_seed = params.seed if sample_seed is None else sample_seed
     g, ev, dec = universe.grammar, params.evaluation, params.decoding
-    tasks = make_tasks(universe, test_ids, params.tasks.n_examples, "test", seed)
+    tasks = make_tasks(universe, test_ids, params.tasks.n_examples, "test", params.seed)
     greedy = score_candidates(universe, tasks, synthesize(model, g, tasks, "greedy", constrained=dec.constrained))
     table = task_table(universe, tasks, greedy, ks=[1])
     samples = synthesize(
-        model, g, tasks, "sample", constrained=dec.constrained, n=ev.n_samples, temperature=dec.temperature, seed=seed
+        model, g, tasks, "sample", constrained=dec.constrained, n=ev.n_samples, temperature=dec.temperature,
+        seed=sample_seed,
     )
     sampled = task_table(universe, tasks, score_candidates(universe, tasks, samples), ks=[k for k in ev.k if k > 1])
     table["sample_valid"], table["sample_consistent"] = sampled["valid"], sampled["consistent"]

@@ -36,3 +36,18 @@ def metrics_path(name: str, root: Path | None = None) -> Path:
     path = (root or repo_root()) / "reports" / "metrics" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def split_path(split: str, root: Path | None = None) -> Path:
+    """The split file of ``split`` (the splits stage writes it)."""
+    return artifacts_dir("splits", root) / f"{split}.parquet"
+
+
+def model_dir(split: str, seed: int, root: Path | None = None) -> Path:
+    """The run directory of the model trained on ``split`` with training ``seed``."""
+    return artifacts_dir("models", root) / split / f"seed{seed}"
+
+
+def evaluation_path(split: str, seed: int, root: Path | None = None) -> Path:
+    """The per-task evaluation table of the model of (``split``, ``seed``)."""
+    return artifacts_dir("evaluation", root) / split / f"seed{seed}.parquet"

@@ -12,10 +12,10 @@ from synthgen.decoding import Candidates
 from synthgen.enumeration import enumerate_universe
 from synthgen.evaluation import (
     ambiguity_ceiling,
-    bootstrap_ci,
     breakdown,
     consistent_classes,
     evaluate,
+    function_interval,
     pass_at_k,
     score_candidates,
     summarize,
@@ -106,17 +106,21 @@ def test_consistent_classes_matches_brute_force(universe, valid_ids):
         assert fast[i] == brute >= 1
 
 
-def test_bootstrap_intervals_are_seeded_and_cover_the_mean():
-    values = np.random.default_rng(0).random(200) < 0.3
-    lo, hi = bootstrap_ci(values, 500, 0.95, seed=1)
-    assert lo < values.mean() < hi and (lo, hi) == bootstrap_ci(values, 500, 0.95, seed=1)
-    assert (lo, hi) != bootstrap_ci(values, 500, 0.95, seed=2)
+def test_function_intervals_are_seeded_and_resample_functions_not_tasks():
+    rng = np.random.default_rng(0)
+    functions = np.repeat(np.arange(60), 5)  # 5 tasks per function, which pass or fail together
+    values = np.repeat(rng.random(60) < 0.3, 5).astype(float)
+    lo, hi = function_interval(values, functions, 500, 0.95, seed=1)
+    assert lo < values.mean() < hi and (lo, hi) == function_interval(values, functions, 500, 0.95, seed=1)
+    # the same values read as 300 independent tasks give a much narrower (wrong) interval
+    lo_t, hi_t = function_interval(values, np.arange(300), 500, 0.95, seed=1)
+    assert (hi_t - lo_t) < 0.6 * (hi - lo)
 
 
 def test_summary_and_breakdowns():
-    table = pd.DataFrame({"size": [1, 1, 2, 2, 2], "pass@1": [1.0, 0.0, 1.0, 1.0, 0.0]})
+    table = pd.DataFrame({"size": [1, 1, 2, 2, 2], "pass@1": [1.0, 0.0, 1.0, 1.0, 0.0], "semantic_class": [0, 1, 2, 2, 3]})
     overall = summarize(table, ["pass@1"], 100, 0.9, 0)
-    assert overall["mean"][0] == pytest.approx(0.6) and overall["n"][0] == 5
+    assert overall["mean"][0] == pytest.approx(0.6) and overall["n"][0] == 5 and overall["functions"][0] == 4
     by_size = breakdown(table, "size", ["pass@1"], 100, 0.9, 0)
     assert by_size["mean"].tolist() == [0.5, pytest.approx(2 / 3)] and by_size["n"].tolist() == [2, 3]
     distance = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
