@@ -15,11 +15,13 @@ every (size, budget) point, with the compute C of each point.  Here, with x = lo
   :func:`compare_forms` adds the error on a budget left out of the fit
   (leave-one-budget-out), which asks what a form is for: predicting points it was not
   fitted on.
-- :func:`bootstrap_log_linear`: the log-linear fit with percentile bootstrap intervals,
-  resampling the split's *test programs* (the same resample at every point, since every
-  snapshot was evaluated on the same programs), from a seeded stream.  Different splits
-  have disjoint test sets, so their resamples are independent and a difference of
-  slopes has the interval of the bootstrap differences (:func:`difference_interval`).
+- :func:`bootstrap_log_linear`: the log-linear fit with percentile bootstrap intervals
+  from the study's hierarchical bootstrap (:func:`synthgen.stats.hierarchical_bootstrap`):
+  training seeds, then held-out regions (where the split has several), then test
+  functions, with the same resample at every point (every snapshot was evaluated on the
+  same functions, and the seeds are paired by index).  Different splits have disjoint test
+  sets, so their function resamples are independent, and a difference of slopes has the
+  interval of the bootstrap differences (:func:`difference_interval`).
 - :func:`compute_to_reach`: the log10 C at which a fitted line reaches a pass@1 (infinite
   when the slope is not positive).
 """
@@ -32,7 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from synthgen.seeding import random_keys
+from synthgen.stats import hierarchical_bootstrap
+from synthgen.stats import percentile_interval as _percentile_interval
 
 FORMS = ("log_linear", "saturating", "logistic")
 _EPS = 1e-3  # keeps the logs of the starting guesses finite at pass@1 of 0 or 1
@@ -129,40 +132,92 @@ class LogLinearFit:
 
 
 def percentile_interval(values, confidence: float) -> tuple[float, float]:
-    """Percentile interval by order statistics, so that infinite replicates (a line that
-    never reaches a target) give an infinite bound instead of a NaN."""
-    v = np.sort(np.asarray(values, dtype=np.float64))
-    alpha = (1.0 - confidence) / 2.0
-    lo = int(np.floor(alpha * (len(v) - 1)))
-    hi = int(np.ceil((1.0 - alpha) * (len(v) - 1)))
-    return float(v[lo]), float(v[hi])
+    """Percentile interval by order statistics (:func:`synthgen.stats.percentile_interval`),
+    so that infinite replicates (a line that never reaches a target) give an infinite bound
+    instead of a NaN."""
+    return _percentile_interval(values, confidence)
+
+
+POINT_KEYS = ["size", "budget", "compute"]
+
+
+def _point_values(items: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray], np.ndarray]:
+    """One split's per-program rows -> (points: one row per (size, budget) with its compute;
+    per point a (n_seeds, n_functions) matrix of pass@1, functions in the same order at
+    every point; the region of each function)."""
+    items = items.assign(**{c: items.get(c, 0) for c in ("seed", "region") if c not in items})
+    if "semantic_class" not in items:
+        items = items.assign(semantic_class=items["program_id"])
+    function_region = items.groupby("semantic_class")["region"].first().sort_index()
+    points, values = [], []
+    for key, part in items.groupby(POINT_KEYS, sort=True):
+        wide = part.pivot_table(index="seed", columns="semantic_class", values="pass@1", aggfunc="mean")
+        if wide.isna().any().any() or not wide.columns.equals(function_region.index):
+            raise ValueError("every (size, budget, seed) point must be evaluated on the same test functions")
+        points.append(dict(zip(POINT_KEYS, key)))
+        values.append(wide.to_numpy(dtype=np.float64))
+    if len({v.shape[0] for v in values}) > 1:
+        raise ValueError("every (size, budget) point must have the same training seeds")
+    points = pd.DataFrame(points)
+    points["log10_compute"] = np.log10(points["compute"])
+    points["pass@1"] = [v.mean() for v in values]
+    return points, values, function_region.to_numpy()
 
 
 def outcome_matrix(items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """One split's per-program rows -> (points: one row per (size, budget) with its
-    compute, and Y: (n_points, n_programs) pass@1, programs in the same order everywhere)."""
-    wide = items.pivot_table(index=["size", "budget", "compute"], columns="program_id", values="pass@1")
-    if wide.isna().any().any():
-        raise ValueError("every (size, budget) point must be evaluated on the same test programs")
-    points = wide.index.to_frame(index=False)
-    points["log10_compute"] = np.log10(points["compute"])
-    points["pass@1"] = wide.to_numpy().mean(axis=1)
-    return points, wide.to_numpy()
+    compute and mean pass@1, and Y: (n_points, n_functions) pass@1 averaged over seeds,
+    functions in the same order everywhere)."""
+    points, values, _ = _point_values(items)
+    return points, np.stack([v.mean(axis=0) for v in values])
 
 
 def bootstrap_log_linear(items: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> LogLinearFit:
-    """The log-linear fit of one split's grid, with test programs resampled ``n_boot``
-    times (the same resample at every point) from a stream named by the split."""
+    """The log-linear fit of one split's grid, with seeds, regions and functions resampled
+    ``n_boot`` times by the study's hierarchical bootstrap: the same resample at every point
+    (one function purpose, named by the split, and the seed purpose shared by every fit)."""
     split = str(items["split"].iloc[0])
-    points, Y = outcome_matrix(items)
+    points, values, regions = _point_values(items)
+    clusters = regions if len(np.unique(regions)) > 1 else None
+    estimates = [hierarchical_bootstrap(v, n_boot, seed, function_purpose=f"scaling:{split}", seed_purpose="seeds",
+                                        clusters=clusters) for v in values]
     x = points["log10_compute"].to_numpy()
-    n = Y.shape[1]
-    keys = random_keys(seed, f"scaling-bootstrap:{split}", np.arange(n_boot)[:, None], np.arange(n)[None, :])
-    idx = (keys % np.uint64(n)).astype(np.int64)  # (n_boot, n)
-    means = Y[:, idx].mean(axis=2)  # (n_points, n_boot)
-    a, b = log_linear(x, Y.mean(axis=1))
-    boot_a, boot_b = log_linear(x, means)
-    return LogLinearFit(split, float(a), float(b), boot_a, boot_b, x, Y.mean(axis=1), confidence)
+    y = np.array([e.estimate for e in estimates])
+    a, b = log_linear(x, y)
+    boot_a, boot_b = log_linear(x, np.stack([e.replicates for e in estimates]))
+    return LogLinearFit(split, float(a), float(b), boot_a, boot_b, x, y, confidence)
+
+
+def band_coverage(fit: LogLinearFit, points: pd.DataFrame) -> float:
+    """Share of the points of one split whose pass@1 lies inside the fit's pointwise
+    bootstrap band (the interval of a + b log10 C at their compute): whether the band
+    covers the scatter of the points, or only the sampling of test functions."""
+    lo, hi = band(fit, points["log10_compute"].to_numpy())
+    y = points["pass@1"].to_numpy()
+    return float(((y >= lo) & (y <= hi)).mean())
+
+
+def band(fit: LogLinearFit, xs) -> tuple[np.ndarray, np.ndarray]:
+    """The fit's pointwise bootstrap band of a + b x at ``xs`` (log10 C)."""
+    lines = fit.boot_a[:, None] + fit.boot_b[:, None] * np.asarray(xs, dtype=np.float64)[None, :]
+    lo, hi = zip(*(percentile_interval(lines[:, j], fit.confidence) for j in range(lines.shape[1])))
+    return np.array(lo), np.array(hi)
+
+
+def load_points(folder) -> pd.DataFrame:
+    """Every item of the scaling grid (``artifacts/scaling/points/*.parquet``) in one table."""
+    from pathlib import Path
+
+    files = sorted(Path(folder).glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no scaling points in {folder}: run the scaling stages first")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def fit_splits(items: pd.DataFrame, splits, n_boot: int, confidence: float, seed: int) -> dict[str, LogLinearFit]:
+    """The log-linear fit of every split of ``splits`` that the grid holds, in that order."""
+    return {s: bootstrap_log_linear(items[items.split == s], n_boot, confidence, seed)
+            for s in splits if s in set(items.split)}
 
 
 def difference_interval(first: np.ndarray, second: np.ndarray, confidence: float) -> tuple[float, float]:

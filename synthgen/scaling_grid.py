@@ -1,7 +1,10 @@
 """The scaling grid (STUDY.md section 6): model sizes x training budgets, one run per
-(size, split).
+(size, split, training seed).
 
-    python -m synthgen.scaling_grid SIZE SPLIT      # one item of dvc.yaml's matrix
+    python -m synthgen.scaling_grid SIZE SPLIT SEED     # one item of dvc.yaml's matrix
+
+The seeds are ``scaling.seeds``: no single training run decides a point, and the fits'
+intervals resample the seeds (:func:`synthgen.scaling.bootstrap_log_linear`).
 
 **Prefix reuse.** Each (size, split) is one training run with the largest budget,
 ``scaling.tasks``; the smaller budgets are snapshots of that run at the shares
@@ -51,13 +54,13 @@ from synthgen.training import CHECKPOINT_FILE, discard_stale_run, load_model, sa
 from synthgen.universe import Universe
 
 POINT_COLUMNS = (
-    "size", "split", "budget", "tasks", "non_embedding_parameters", "tokens", "compute", "compute_exact",
-    "program_id", "valid", "pass@1",
+    "size", "split", "seed", "budget", "tasks", "non_embedding_parameters", "tokens", "compute", "compute_exact",
+    "program_id", "semantic_class", "region", "valid", "pass@1",
 )
 
 
-def item_name(size: str, split: str) -> str:
-    return f"{size}_{split}"
+def item_name(size: str, split: str, seed: int) -> str:
+    return f"{size}_{split}_seed{seed}"
 
 
 def run_params(params: Params, size: str) -> Params:
@@ -104,37 +107,44 @@ def _keep_snapshot(out_dir: Path, step: int, wanted: set[int]) -> None:
         save_state({"config": state["config"], "model": state["model"], "step": state["step"]}, target)
 
 
-def train_with_snapshots(universe: Universe, train_ids, params: Params, size: str, out_dir: str | Path, progress: bool = True) -> list[Path]:
-    """Train the grid's run of ``size`` in ``out_dir`` (resuming), keeping a snapshot at each budget."""
+def train_with_snapshots(universe: Universe, train_ids, params: Params, size: str, out_dir: str | Path, seed: int = 0,
+                         progress: bool = True) -> list[Path]:
+    """Train the grid's run of ``size`` with training ``seed`` in ``out_dir`` (resuming),
+    keeping a snapshot at each budget."""
     out_dir = Path(out_dir)
     rp = run_params(params, size)
     wanted = set(snapshot_steps(params))
     checkpoint = out_dir / CHECKPOINT_FILE
-    discard_stale_run(universe, train_ids, rp, out_dir)  # after an ablation: its snapshots go too
+    discard_stale_run(universe, train_ids, rp, out_dir, seed=seed)  # after an ablation: its snapshots go too
     if checkpoint.exists():  # a run killed between its checkpoint and the copy still gets its snapshot
         _keep_snapshot(out_dir, torch.load(checkpoint, map_location="cpu", weights_only=True)["step"], wanted)
-    train(universe, train_ids, rp, out_dir, progress=progress, on_step=lambda step: _keep_snapshot(out_dir, step, wanted))
+    train(universe, train_ids, rp, out_dir, seed=seed, progress=progress,
+          on_step=lambda step: _keep_snapshot(out_dir, step, wanted))
     return [out_dir / snapshot_file(s) for s in sorted(wanted)]
 
 
 def greedy_pass_at_1(universe: Universe, model: Synthesizer, test_ids, params: Params) -> pd.DataFrame:
-    """program_id, valid and greedy pass@1 per test program (the tasks of ``evaluate``)."""
+    """program_id, semantic_class, valid and greedy pass@1 per test program (the tasks of
+    ``evaluate``)."""
     tasks = make_tasks(universe, test_ids, params.tasks.n_examples, "test", params.seed)
     written = synthesize(model, universe.grammar, tasks, "greedy", constrained=params.decoding.constrained)
-    return task_table(universe, tasks, score_candidates(universe, tasks, written), ks=[1])[["program_id", "valid", "pass@1"]]
+    table = task_table(universe, tasks, score_candidates(universe, tasks, written), ks=[1])
+    return table[["program_id", "semantic_class", "valid", "pass@1"]]
 
 
 def grid_points(universe: Universe, train_ids, test_ids, params: Params, size: str, split: str, out_dir: str | Path,
-                progress: bool = True) -> pd.DataFrame:
-    """Train (size, split) and evaluate every snapshot: one row per (budget, test program)."""
-    snapshots = train_with_snapshots(universe, train_ids, params, size, out_dir, progress)
+                seed: int = 0, regions=None, progress: bool = True) -> pd.DataFrame:
+    """Train (size, split, seed) and evaluate every snapshot: one row per (budget, test
+    program); ``regions``: the held-out region of each test program (default 0)."""
+    snapshots = train_with_snapshots(universe, train_ids, params, size, out_dir, seed, progress)
     rp = run_params(params, size)
     config = ModelConfig.from_params(rp.model, universe.grammar)
     frames = []
     for budget, step, path in zip(params.scaling.budgets, snapshot_steps(params), snapshots):
         tasks = step * rp.training.batch_size
         table = greedy_pass_at_1(universe, load_model(path), test_ids, params)
-        facts = {"size": size, "split": split, "budget": budget, "tasks": tasks,
+        facts = {"size": size, "split": split, "seed": seed, "budget": budget, "tasks": tasks,
+                 "region": np.zeros(len(table), dtype=np.int64) if regions is None else np.asarray(regions, dtype=np.int64),
                  **training_compute(config, params.tasks.n_examples, tasks)}
         frames.append(table.assign(**facts))
     return pd.concat(frames, ignore_index=True)[list(POINT_COLUMNS)]
@@ -144,23 +154,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synthgen.scaling_grid", description=__doc__.split("\n\n")[0])
     parser.add_argument("size", help="a size named in params.yaml's scaling.sizes")
     parser.add_argument("split", help="a split of artifacts/splits, e.g. iid")
+    parser.add_argument("seed", type=int, help="a training seed of params.yaml's scaling.seeds")
     args = parser.parse_args(argv)
-    from synthgen.paths import artifacts_dir
+    from synthgen.paths import artifacts_dir, split_path
     from synthgen.splits import read_split
     from synthgen.universe import read_universe
 
     try:
         params = load_params()
-        run_params(params, args.size)  # an unknown size stops here, before any work
+        run_params(params, args.size)  # an unknown size or seed stops here, before any work
+        if args.seed not in params.scaling.seeds:
+            raise ParamsError(f"scaling.seeds {params.scaling.seeds} has no seed {args.seed}; dvc.yaml's matrix reads "
+                              "the same list")
     except ParamsError as err:
         print(f"synthgen: {err}", file=sys.stderr)
         return 2
     torch.set_num_threads(params.training.threads)
     universe = read_universe(artifacts_dir("universe"))
-    train_ids, test, _ = read_split(artifacts_dir("splits") / f"{args.split}.parquet")
-    name = item_name(args.size, args.split)
+    train_ids, test, _ = read_split(split_path(args.split))
+    name = item_name(args.size, args.split, args.seed)
     points = grid_points(universe, train_ids, test.program_id.to_numpy(), params, args.size, args.split,
-                         artifacts_dir("scaling") / "runs" / name)
+                         artifacts_dir("scaling") / "runs" / name, seed=args.seed, regions=test.region.to_numpy())
     target = artifacts_dir("scaling") / "points" / f"{name}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:

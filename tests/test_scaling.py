@@ -41,9 +41,9 @@ def test_compute_of_a_small_model_by_hand():
 def test_run_params_keep_the_rate_constant_and_checkpoint_at_every_snapshot():
     P = smoke_params(scaling={"tasks": 64 * 40, "budgets": [0.25, 0.5, 1.0]})
     assert snapshot_steps(P) == [10, 20, 40]
-    rp = run_params(P, "s")
+    rp = run_params(P, "l")
     assert rp.training.tasks == 64 * 40 and rp.training.min_lr == rp.training.lr
-    assert rp.model.width == P.scaling.sizes["s"].width
+    assert rp.model.width == P.scaling.sizes["l"].width
     assert all(s % rp.training.checkpoint_every == 0 for s in snapshot_steps(P))
     assert rp.training.checkpoint_every % rp.training.log_every == 0
     with pytest.raises(ParamsError, match="scaling.sizes has no size 'xl'"):

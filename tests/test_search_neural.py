@@ -172,7 +172,8 @@ def test_enumerative_rows_match_the_search(universe, tasks):
 def test_accuracy_table_and_the_compute_the_scaling_line_needs():
     results = pd.DataFrame({
         "split": "iid", "method": "best_first", "budget": np.repeat([1, 4], 10),
-        "program_id": np.tile(np.arange(10), 2), "solved": True,
+        "program_id": np.tile(np.arange(10), 2), "semantic_class": np.tile(np.arange(10), 2), "seed": 0, "region": 0,
+        "solved": True,
         "passed": np.r_[np.zeros(10, bool), np.arange(10) < 5], "candidates": 1, "model_calls": 1, "flops": 1.0,
     })
     table = accuracy_by_budget(results, n_boot=200, confidence=0.9, seed=0)
