@@ -11,8 +11,10 @@
 - ``splits/<split>/train.parquet``: the training programs (id, size, prefix and infix
   text); training examples are drawn afresh each epoch, so none are fixed here;
 - ``splits/<split>/test.parquet``: the test tasks: the target program, its K example
-  inputs and outputs (the tasks every result of the study is measured on), the OOD
-  distances of the generalization map, and whether its function occurs in training;
+  inputs and outputs (the tasks every result of the study is measured on), its function
+  (``semantic_class``) and stratum (``kind``, ``class_size``, ``commonness``: STUDY.md
+  section 8), its held-out ``region``, the OOD distances of the generalization map, and
+  whether its function occurs in training;
 - ``manifest.json``: every file's rows, bytes and SHA-256, the grammar and the
   parameters the benchmark was made with;
 - ``DATASHEET.md``: what each split isolates, how it was made, its salient variables.
@@ -39,24 +41,24 @@ import pyarrow.parquet as pq
 
 from synthgen.census import salient_summary, symbol_counts
 from synthgen.params import Params, ParamsError, load_params
-from synthgen.splits import read_split
+from synthgen.splits import SPLIT_NAMES, read_split
+from synthgen.strata import task_strata
 from synthgen.tasks import make_tasks
 from synthgen.universe import CLASSES_FILE, PROGRAMS_FILE, Universe, read_universe
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: test tasks carry their function, stratum and held-out region
 MANIFEST_FILE = "manifest.json"
 DATASHEET_FILE = "DATASHEET.md"
-SPLIT_ORDER = ("iid", "density_random", "density_diverse_syntax", "density_diverse_semantics", "density_diverse_both",
-               "support_syntax", "support_semantics")
 ISOLATES = {
     "iid": "nothing: train and test are uniform draws from one pool (the reference).",
     "density_random": "density shift: the test set favours sparse regions; training is a uniform draw.",
     "density_diverse_syntax": "density shift, with training spread evenly over the syntactic space (k-means cells).",
     "density_diverse_semantics": "density shift, with training spread evenly over the semantic space.",
     "density_diverse_both": "density shift, with training spread evenly over both spaces.",
-    "support_syntax": "syntactic novelty: every test program contains a pq-gram that no training program has.",
-    "support_semantics": "semantic extrapolation: test functions lie in a held-out ball of the semantic space, "
-                         "built from pq-grams all seen in training.",
+    "support_syntax": "syntactic novelty: every test program contains a pq-gram that no training program has "
+                      "(several disjoint held-out regions of pq-grams; `region` says which).",
+    "support_semantics": "semantic extrapolation: test functions lie in held-out balls of the semantic space "
+                         "(`region` says which), written with pq-grams all seen in training.",
 }
 
 
@@ -90,6 +92,7 @@ def split_tables(universe: Universe, split_file: Path, params: Params) -> tuple[
     n, k, v = inputs.shape
     prefix, infix = _texts(universe, test_ids)
     twin = np.isin(universe.semantic_class[test_ids], universe.semantic_class[train_ids])
+    strata = task_strata(universe, test_ids, params.measurement.class_size_edges)
     test_table = pa.table({
         "program_id": pa.array(test_ids, pa.int64()),
         "size": pa.array(universe.size[test_ids].astype(np.int8)),
@@ -98,6 +101,11 @@ def split_tables(universe: Universe, split_file: Path, params: Params) -> tuple[
         "inputs": pa.FixedSizeListArray.from_arrays(
             pa.FixedSizeListArray.from_arrays(pa.array(inputs.reshape(-1).astype(np.int64)), v), k),
         "outputs": pa.FixedSizeListArray.from_arrays(pa.array(tasks.outputs.reshape(-1).astype(np.int64)), k),
+        "semantic_class": pa.array(strata.semantic_class.to_numpy(np.int64)),
+        "kind": pa.array(strata.kind.astype(str).tolist(), pa.string()),
+        "class_size": pa.array(strata.class_size.to_numpy(np.int64)),
+        "commonness": pa.array(strata.commonness.astype(str).tolist(), pa.string()),
+        "region": pa.array(test.region.to_numpy(np.int64)),
         "ood_syntax": pa.array(test.ood_syntax.to_numpy(np.float64)),
         "ood_pqgram": pa.array(test.ood_pqgram.to_numpy(np.float64)),
         "ood_semantics": pa.array(test.ood_semantics.to_numpy(np.float64)),
@@ -138,7 +146,7 @@ def build_release(artifacts: Path, out: Path, params: Params, log=print) -> dict
     split_files = {p.stem: p for p in (artifacts / "splits").glob("*.parquet")}
     if not split_files:
         raise FileNotFoundError(f"no splits in {artifacts / 'splits'}: run `dvc repro` first")
-    names = [s for s in SPLIT_ORDER if s in split_files] + sorted(set(split_files) - set(SPLIT_ORDER))
+    names = [s for s in SPLIT_NAMES if s in split_files] + sorted(set(split_files) - set(SPLIT_NAMES))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -159,6 +167,10 @@ def build_release(artifacts: Path, out: Path, params: Params, log=print) -> dict
                 "guard_removed": facts["guard_removed"], "filter_removed": facts["filter_removed"],
                 "notes": facts["notes"], "train": int(len(train_ids)), "test": int(len(test_ids)),
                 "test_function_in_training": int(np.asarray(test.column("function_in_training")).sum()),
+                "test_functions": int(len(np.unique(test.column("semantic_class").to_numpy()))),
+                "regions": int(len(np.unique(test.column("region").to_numpy()))),
+                "test_kind": _shares(test.column("kind").to_pylist()),
+                "test_commonness": _shares(test.column("commonness").to_pylist()),
                 "salient": {"train": _rounded(salient_summary(universe, train_ids, counts)),
                             "test": _rounded(salient_summary(universe, test_ids, counts))},
                 "median_ood": {c: round(float(np.median(test.column(c).to_numpy())), 6)
@@ -171,7 +183,7 @@ def build_release(artifacts: Path, out: Path, params: Params, log=print) -> dict
             "semantic_classes": universe.n_classes,
             "params": {"seed": params.seed, "tasks": params.tasks.model_dump(),
                        "splits": params.splits.model_dump(), "syntax": params.syntax.model_dump(),
-                       "semantics": params.semantics.model_dump()},
+                       "semantics": params.semantics.model_dump(), "measurement": params.measurement.model_dump()},
             "splits": splits,
         }
         (staging / DATASHEET_FILE).write_text(datasheet(manifest))
@@ -184,6 +196,11 @@ def build_release(artifacts: Path, out: Path, params: Params, log=print) -> dict
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
+
+
+def _shares(values: list) -> dict[str, float]:
+    counts = pd.Series(values).value_counts(normalize=True).sort_index()
+    return {str(k): round(float(v), 6) for k, v in counts.items()}
 
 
 def _rounded(d: dict) -> dict:
@@ -225,12 +242,27 @@ def datasheet(m: dict) -> str:
         "",
         "## The splits",
         "",
-        "| split | isolates | train | test | test tasks with function in training | median OOD pq-gram | median OOD semantic |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "Each test set holds each function (semantic class) at most "
+        f"{m['params']['splits']['tasks_per_function']} time(s): the unit is the function, not the program. "
+        "Report pass@1 per stratum (`kind`: the variables the function depends on, `const` for none; "
+        "`commonness`: how many programs of the universe compute it) as well as overall: the giant classes "
+        "(constants, `x`, `y` and their variants) are easy, and a mix of them is not a generalization result.",
+        "",
+        "| split | isolates | train | test functions | regions | test tasks with function in training "
+        "| median OOD pq-gram | median OOD semantic |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in m["splits"].items():
-        lines.append(f"| {name} | {s['isolates']} | {s['train']:,} | {s['test']:,} | {s['test_function_in_training']:,} "
+        lines.append(f"| {name} | {s['isolates']} | {s['train']:,} | {s['test_functions']:,} | {s['regions']} "
+                     f"| {s['test_function_in_training']:,} "
                      f"| {s['median_ood']['ood_pqgram']:.3f} | {s['median_ood']['ood_semantics']:.3f} |")
+    kinds = sorted({k for s in m["splits"].values() for k in s["test_kind"]})
+    commonness = sorted({k for s in m["splits"].values() for k in s["test_commonness"]})
+    lines += ["", "Test functions by stratum (shares):", "",
+              "| split | " + " | ".join(kinds + commonness) + " |", "|---|" + "---:|" * (len(kinds) + len(commonness))]
+    for name, s in m["splits"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{s['test_kind'].get(k, 0.0):.3f}" for k in kinds) + " | "
+                     + " | ".join(f"{s['test_commonness'].get(k, 0.0):.3f}" for k in commonness) + " |")
     lines += ["", "## Salient variables", "",
               "Means over each part: size and depth in nodes, the share of programs using a constant or a variable, "
               "and operator occurrences per program. A split whose parts differ in these differs in them, not only "

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from synthgen.evaluation import bootstrap_ci
 from synthgen.grammar import Grammar, Program, parse_infix, parse_prefix
 from synthgen.results import generalization_map
+from synthgen.stats import hierarchical_bootstrap
 from synthgen.search.tasks import grid_points
 from synthgen.universe import read_universe
 
@@ -46,8 +46,9 @@ class PredictionFileError(ValueError):
 @dataclass
 class Score:
     split: str
-    table: pd.DataFrame  # one row per test task: program_id, valid, consistent, pass@1, the OOD distances
+    table: pd.DataFrame  # one row per test task: program_id, valid, consistent, pass@1, strata, OOD distances
     summary: dict
+    strata: pd.DataFrame  # pass@1 per stratum (kind, commonness) with intervals over functions
     map_mean: pd.DataFrame
     map_count: pd.DataFrame
 
@@ -56,9 +57,12 @@ class Score:
         lines = [
             f"split {self.split}: {s['tasks']} tasks",
             f"pass@1      {s['pass@1']:.4f}  ({s['confidence']:.0%} CI {s['ci_low']:.4f} to {s['ci_high']:.4f}, "
-            f"bootstrap over tasks)",
+            f"bootstrap over {s['functions']} functions" + (f" in {s['regions']} regions)" if s["regions"] > 1 else ")"),
             f"parses      {s['valid']:.4f}",
             f"consistent  {s['consistent']:.4f}  (agrees with the K examples)",
+            "",
+            "pass@1 per stratum (kind: the variables the function depends on; commonness: programs computing it)",
+            self.strata.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
             "",
             "generalization map: pass@1 (rows: semantic OOD distance, far at the top; columns: syntactic pq-gram OOD "
             "distance, near at the left)",
@@ -143,13 +147,35 @@ def score_predictions(data: Path, split: str, predictions: Path, notation: str =
         at = grid_points(grammar, np.stack(test.inputs.iloc[i]))
         consistent[i] = np.array_equal(outputs[at], np.asarray(test.outputs.iloc[i]))
         passed[i] = np.array_equal(outputs, targets[i])
-    table = pd.DataFrame({"program_id": ids, "valid": valid, "consistent": consistent, "pass@1": passed.astype(float),
-                          "ood_pqgram": test.ood_pqgram, "ood_semantics": test.ood_semantics})
-    lo, hi = bootstrap_ci(table["pass@1"], n_boot, confidence, seed, purpose=f"score:{split}")
-    summary = {"tasks": int(len(table)), "pass@1": float(table["pass@1"].mean()), "ci_low": lo, "ci_high": hi,
+    table = pd.DataFrame({"program_id": ids, "valid": valid, "consistent": consistent, "pass@1": passed.astype(float)})
+    table = pd.concat([table, test[[c for c in STRATA_COLUMNS if c in test.columns]]], axis=1)
+    overall = function_estimate(table, n_boot, seed, f"score:{split}")
+    lo, hi = overall.interval(confidence)
+    summary = {"tasks": int(len(table)), "functions": int(table.semantic_class.nunique()),
+               "regions": int(table.region.nunique()), "pass@1": float(table["pass@1"].mean()),
+               "pass@1_per_function": overall.estimate, "ci_low": lo, "ci_high": hi,
                "confidence": confidence, "valid": float(valid.mean()), "consistent": float(consistent.mean())}
+    rows = []
+    for column in ("kind", "commonness"):
+        for label, part in table.groupby(column, sort=True):
+            e = function_estimate(part, n_boot, seed, f"score:{split}:{column}={label}")
+            rows.append({"stratum": column, "value": label, "functions": int(part.semantic_class.nunique()),
+                         "pass@1": e.estimate, "ci_low": e.interval(confidence)[0], "ci_high": e.interval(confidence)[1]})
     mean, count = generalization_map(table, "ood_pqgram", "ood_semantics", bins=bins)
-    return Score(split, table, summary, mean, count)
+    return Score(split, table, summary, pd.DataFrame(rows), mean, count)
+
+
+STRATA_COLUMNS = ("semantic_class", "kind", "commonness", "class_size", "size", "region", "ood_pqgram", "ood_semantics")
+"""The columns of a released test task that scoring reports by (data/splits/<split>/test.parquet)."""
+
+
+def function_estimate(table: pd.DataFrame, n_boot: int, seed: int, purpose: str):
+    """pass@1 over the functions of ``table`` (each function's tasks averaged), with a
+    bootstrap over the held-out regions (when there are several) and the functions."""
+    per_function = table.groupby("semantic_class", sort=True).agg(passed=("pass@1", "mean"), region=("region", "first"))
+    regions = per_function.region.to_numpy()
+    return hierarchical_bootstrap(per_function.passed.to_numpy(), n_boot, seed, function_purpose=purpose,
+                                  clusters=regions if len(np.unique(regions)) > 1 else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         from synthgen.atomic import write_json
 
         write_json(args.json, {"split": args.split, **score.summary,
+                               "strata": json.loads(score.strata.to_json(orient="records")),
                                "map": {"pass@1": json.loads(score.map_mean.to_json(orient="split", default_handler=str)),
                                        "tasks": json.loads(score.map_count.to_json(orient="split", default_handler=str))}})
     return 0

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from synthgen.params import load_params
+from synthgen.splits import SPLIT_NAMES
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -51,24 +52,36 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
     _run(["dvc", "repro"], smoke_repo)
     metrics = json.loads((smoke_repo / "reports/metrics/enumeration.json").read_text())
     assert metrics["programs"] == 17_830  # analytic count of the smoke grammar (max_size 5)
-    for name in ("01_grammar", "02_enumeration", "03_metric_spaces", "04_splits", "05_training_iid", "06_evaluation",
+    P = load_params(smoke_repo / "params.yaml")
+    for name in ("01_grammar", "02_enumeration", "03_metric_spaces", "04_splits", "05_training_iid_seed0", "06_results",
                  "07_scaling", "08_search"):
         assert (smoke_repo / "reports/notebooks" / f"{name}.ipynb").is_file(), name
     assert any((smoke_repo / "reports/figures/02_enumeration").glob("*.png"))
     splits = json.loads((smoke_repo / "reports/metrics/splits.json").read_text())
     evaluation = json.loads((smoke_repo / "reports/metrics/evaluation.json").read_text())
-    assert set(evaluation) == set(splits) and len(splits) == 7  # every split trained and evaluated
-    for split, m in evaluation.items():
-        assert 0 <= m["pass@1"]["ci"][0] <= m["pass@1"]["mean"] <= m["pass@1"]["ci"][1] <= 1, split
-    assert (smoke_repo / "reports/figures/06_evaluation/generalization_map.png").is_file()
-    # the scaling grid: every (size, split) item's snapshots at every budget, and the fits
-    P = load_params(smoke_repo / "params.yaml")
+    assert set(evaluation["splits"]) == set(splits) == set(SPLIT_NAMES)  # every split trained and evaluated
+    for split, m in evaluation["splits"].items():
+        assert 0 <= m["pass@1"]["ci"][0] <= m["pass@1"]["estimate"] <= m["pass@1"]["ci"][1] <= 1, split
+        assert set(m["per_seed"]) == {str(s) for s in P.seeds}, split  # one model per (split, seed)
+        assert m["functions"] == P.splits.test_size
+    for split in SPLIT_NAMES:
+        for seed in P.seeds:
+            assert (smoke_repo / f"artifacts/models/{split}/seed{seed}/model.pt").is_file()
+    assert {len(v) for v in evaluation["regions"].values()} == {P.splits.support.regions}
+    assert set(evaluation["strata"]["kind"]["iid"]) <= {"const", "x", "y", "x+y"}
+    assert (smoke_repo / "reports/figures/06_results/generalization_map.png").is_file()
+    headline = json.loads((smoke_repo / "reports/metrics/headline.json").read_text())
+    assert set(headline["pass@1"]) == set(SPLIT_NAMES) and headline["seeds"] == len(P.seeds)
+    shown = _run(["dvc", "metrics", "show", "--json"], smoke_repo).stdout
+    assert "headline.json" in shown and "evaluation.json" not in shown  # one small metrics file
+    # the scaling grid: every (size, split, seed) item's snapshots at every budget, and the fits
     for item in (smoke_repo / "artifacts/scaling/points").glob("*.parquet"):
         points = pd.read_parquet(item)
         assert sorted(points["budget"].unique()) == P.scaling.budgets, item.name
         assert points.groupby("budget")["compute"].nunique().eq(1).all()
         assert points.groupby("budget").size().nunique() == 1  # the same test programs at every budget
-    assert len(list((smoke_repo / "artifacts/scaling/points").glob("*.parquet"))) == len(P.scaling.sizes) * 3
+    assert len(list((smoke_repo / "artifacts/scaling/points").glob("*.parquet"))) == (
+        len(P.scaling.sizes) * 3 * len(P.scaling.seeds))
     scaling = json.loads((smoke_repo / "reports/metrics/scaling.json").read_text())
     assert set(scaling["fits"]) == {"iid", "density_diverse_both", "support_syntax"}
     for split, fit in scaling["fits"].items():
@@ -100,12 +113,51 @@ def test_changing_a_training_param_reruns_only_what_depends_on_it(smoke_repo):
         assert params.read_text() != good
         dry = _run(["dvc", "repro", "--dry"], smoke_repo)
         ran = {line.split("'")[1] for line in dry.stdout.splitlines() if line.startswith("Running stage")}
-        trains = {f"train@{s}" for s in ("iid", "density_random", "density_diverse_syntax", "density_diverse_semantics",
-                                          "density_diverse_both", "support_syntax", "support_semantics")}
+        trains = {f"train@{s}-{seed}" for s in SPLIT_NAMES for seed in load_params(params).seeds}
         # min_lr shapes the section-5 runs; the scaling runs keep a constant rate and ignore
         # it. (A dry run lists the stages whose own inputs changed: evaluate and search
         # follow once the new models differ.)
         assert ran == trains, ran
+    finally:
+        params.write_text(good)
+    assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout
+
+
+def _stages(repo: Path) -> set[str]:
+    return {line.split()[0] for line in _run(["dvc", "stage", "list"], repo).stdout.splitlines() if line.strip()}
+
+
+def test_dvc_yaml_follows_the_split_list_and_the_seeds_of_params(smoke_repo):
+    P = load_params(smoke_repo / "params.yaml")
+    stages = _stages(smoke_repo)
+    for kind in ("train", "evaluate"):
+        assert {s for s in stages if s.startswith(f"{kind}@")} == {f"{kind}@{s}-{seed}" for s in SPLIT_NAMES
+                                                                   for seed in P.seeds}
+    scaling = {s for s in stages if s.startswith("scaling@")}
+    assert {s.split("-")[-1] for s in scaling} == {str(seed) for seed in P.scaling.seeds}
+    assert {s.split("@")[1].split("-")[0] for s in scaling} == set(P.scaling.sizes)
+
+
+def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
+    params = smoke_repo / "params.yaml"
+    good = params.read_text()
+    P = load_params(params)
+    new = max(P.seeds) + 1
+    try:
+        from ruamel.yaml import YAML
+
+        yaml = YAML()
+        data = yaml.load(good)
+        data["seeds"] = P.seeds[:-1] + [new]
+        with params.open("w") as fh:
+            yaml.dump(data, fh)
+        assert load_params(params).seeds == P.seeds[:-1] + [new]
+        dry = _run(["dvc", "repro", "--dry"], smoke_repo)
+        ran = {line.split("'")[1] for line in dry.stdout.splitlines() if line.startswith("Running stage")}
+        expected = {f"{kind}@{s}-{new}" for kind in ("train", "evaluate") for s in SPLIT_NAMES}
+        # the new seed's models and their evaluations, and the stages that aggregate over seeds
+        assert expected <= ran and ran - expected <= {"results", "search", "headline"}, ran - expected
+        assert not any(r.startswith("scaling") for r in ran)
     finally:
         params.write_text(good)
     assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout
