@@ -339,6 +339,7 @@ class TrainingParams(_Section):
     bf16: bool
     device: str
     threads: Count
+    compile: bool
     checkpoint_every: Count
     log_every: Count
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgen.seeding import random_keys
+from synthgen.seeding import is_tensor, key_order, random_keys
 from synthgen.universe import Universe
 
 
@@ -41,20 +41,25 @@ class Tasks:
         return self.points.shape[1]
 
 
-def example_points(
-    n_points: int, n_examples: int, program_ids: np.ndarray, purpose: str, seed: int, draw: int | np.ndarray = 0
-) -> np.ndarray:
+def example_points(n_points: int, n_examples: int, program_ids, purpose: str, seed: int, draw=0):
     """K distinct grid points per program, in random order: shape (n, K).
 
     The first K of a random permutation of the grid (the points sorted by hashed keys)
     are a uniform K-subset drawn without replacement.  ``draw`` is one number or one
-    per program."""
+    per program.  ``program_ids`` (and an array ``draw``) may be torch int64 tensors on a
+    device: the training loop draws its tasks there, and gets the same points."""
     if not 1 <= n_examples <= n_points:
         raise ValueError(f"n_examples must be in 1..{n_points} (the grid's points); got {n_examples}")
-    ids = np.asarray(program_ids, dtype=np.int64)
-    draws = np.broadcast_to(np.asarray(draw, dtype=np.int64), ids.shape)
-    keys = random_keys(seed, purpose, draws[:, None], ids[:, None], np.arange(n_points)[None, :])
-    return np.argsort(keys, axis=1, kind="stable")[:, :n_examples]
+    if is_tensor(program_ids):
+        import torch  # only for a caller that holds tensors already: the data stages need not load it
+
+        ids, grid = program_ids, torch.arange(n_points, device=program_ids.device)
+        draws = draw[:, None] if is_tensor(draw) else draw
+    else:
+        ids, grid = np.asarray(program_ids, dtype=np.int64), np.arange(n_points)
+        draws = np.broadcast_to(np.asarray(draw, dtype=np.int64), ids.shape)[:, None]
+    keys = random_keys(seed, purpose, draws, ids[:, None], grid[None, :])
+    return key_order(keys, axis=1)[:, :n_examples]
 
 
 def make_tasks(

@@ -37,14 +37,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from synthgen.grammar import Grammar
+from synthgen.seeding import is_tensor
 from synthgen.tasks import Tasks
 from synthgen.universe import Universe
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIAL = ("<pad>", "<bos>", "<eos>")
 N_SPECIAL = len(SPECIAL)
+
+
+def _like(ref, values: np.ndarray):
+    """``values`` beside ``ref``: as they are for a numpy array, on its device for a tensor.
+    Copied without blocking: a blocking copy to a GPU would wait for all the work queued
+    before it, at every training step."""
+    return torch.from_numpy(values).to(ref.device, non_blocking=True) if is_tensor(ref) else values
+
+
+def _concat(parts: list):
+    return torch.cat(parts, dim=-1) if is_tensor(parts[0]) else np.concatenate(parts, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -78,32 +91,43 @@ class ExampleTokenizer:
     def vocab_size(self) -> int:
         return self.n_variables * self.n_grid + 2 + 10 * self.n_digits
 
-    def encode(self, inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    def encode(self, inputs, outputs):
         """Token rows of examples: ``inputs`` (..., n_variables), ``outputs`` (...) give
-        (..., n_fields) int64.  Raises on a value the vocabulary cannot write."""
-        inputs = np.asarray(inputs, dtype=np.int64)
-        outputs = np.asarray(outputs, dtype=np.int64)
+        (..., n_fields) int64.  Raises on a value the vocabulary cannot write.
+
+        Also on torch int64 tensors, as the training loop encodes its tasks on its device;
+        those are not range-checked, since a check would wait for the device at every
+        step, and their outputs are the universe's in-bound values, which fit by
+        construction (``n_digits`` comes from ``value_bound``)."""
+        if not is_tensor(outputs):
+            inputs = np.asarray(inputs, dtype=np.int64)
+            outputs = np.asarray(outputs, dtype=np.int64)
+            self._check(inputs, outputs)
+        places = _like(outputs, 10 ** np.arange(self.n_digits - 1, -1, -1, dtype=np.int64))
+        digits = (abs(outputs)[..., None] // places) % 10
+        fields = _concat([inputs - self.grid_low, (outputs < 0)[..., None], digits])  # bool promotes to int64
+        return fields + _like(outputs, self.field_offsets)
+
+    def _check(self, inputs: np.ndarray, outputs: np.ndarray) -> None:
         if inputs.shape[-1] != self.n_variables or inputs.shape[:-1] != outputs.shape:
             raise ValueError(f"inputs {inputs.shape} and outputs {outputs.shape} do not match {self.n_variables} variable(s)")
         if inputs.size and (inputs.min() < self.grid_low or inputs.max() > self.grid_high):
             raise ValueError(f"inputs must lie on the grid {self.grid_low}..{self.grid_high}")
-        magnitude = np.abs(outputs)
-        if outputs.size and magnitude.max() >= 10**self.n_digits:
+        if outputs.size and np.abs(outputs).max() >= 10**self.n_digits:
             raise ValueError(f"an output has more than {self.n_digits} digits")
-        places = 10 ** np.arange(self.n_digits - 1, -1, -1, dtype=np.int64)
-        digits = (magnitude[..., None] // places) % 10
-        fields = np.concatenate([inputs - self.grid_low, (outputs < 0)[..., None], digits], axis=-1)
-        return fields + self.field_offsets
 
     def encode_tasks(self, tasks: Tasks) -> np.ndarray:
         """(n_tasks, K, n_fields) token ids."""
         return self.encode(self.grid_inputs(tasks.points), tasks.outputs)
 
-    def grid_inputs(self, points: np.ndarray) -> np.ndarray:
+    def grid_inputs(self, points):
         """The variables' values at grid points (row indices of ``Grammar.grid``, which is
-        row-major over the variables: the last varies fastest), shape (..., n_variables)."""
-        places = self.n_grid ** np.arange(self.n_variables - 1, -1, -1, dtype=np.int64)
-        return (np.asarray(points, dtype=np.int64)[..., None] // places) % self.n_grid + self.grid_low
+        row-major over the variables: the last varies fastest), shape (..., n_variables).
+        Points may be a torch tensor on a device, as in :meth:`encode`."""
+        if not is_tensor(points):
+            points = np.asarray(points, dtype=np.int64)
+        places = _like(points, self.n_grid ** np.arange(self.n_variables - 1, -1, -1, dtype=np.int64))
+        return (points[..., None] // places) % self.n_grid + self.grid_low
 
     def decode(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inverse of :meth:`encode`: (inputs, outputs)."""
@@ -154,22 +178,32 @@ class ProgramTokenizer:
 
     def encode_universe(self, universe: Universe, program_ids) -> np.ndarray:
         """Framed token ids of universe programs, (n, max_length), straight from the
-        table's operator codes (a symbol's id is N_SPECIAL + its code)."""
+        table's operator codes (a symbol's id is N_SPECIAL + its code).
+
+        Prefix order (node, left subtree, right subtree) with one stack per program,
+        all programs a step at a time: ``max_length`` vector steps instead of a Python
+        loop over every node of every program (the training loop encodes its whole
+        training set at once)."""
         ids = np.asarray(program_ids, dtype=np.int64).reshape(-1)
-        out = np.full((len(ids), self.max_length), PAD, dtype=np.int64)
+        n, rows = len(ids), np.arange(len(ids))
+        out = np.full((n, self.max_length), PAD, dtype=np.int64)
         out[:, 0] = BOS
-        op, left, right = universe.op, universe.left, universe.right
-        for row, i in enumerate(ids):
-            pos, stack = 1, [int(i)]
-            while stack:  # prefix order: node, then left subtree, then right subtree
-                j = stack.pop()
-                out[row, pos] = N_SPECIAL + int(op[j])
-                pos += 1
-                if right[j] >= 0:
-                    stack.append(int(right[j]))
-                if left[j] >= 0:
-                    stack.append(int(left[j]))
-            out[row, pos] = EOS
+        stack = np.empty((n, self.max_size + 1), dtype=np.int64)  # pending nodes never outnumber the rest
+        stack[:, 0], depth, ended = ids, np.ones(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        for pos in range(1, self.max_length):
+            live = rows[depth > 0]
+            depth[live] -= 1
+            node = stack[live, depth[live]]
+            out[live, pos] = N_SPECIAL + universe.op[node].astype(np.int64)
+            for child in (universe.right[node], universe.left[node]):  # right first: left is popped next
+                has = child >= 0
+                at = live[has]
+                stack[at, depth[at]] = child[has]
+                depth[at] += 1
+            finished = (depth == 0) & ~ended
+            finished[live] = False  # a node written here: EOS goes in the next position
+            ended |= finished
+            out[finished, pos] = EOS
         return out
 
     def decode(self, ids) -> list[str]:

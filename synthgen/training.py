@@ -9,18 +9,29 @@ What is fixed by what:
   epoch ``e`` is a permutation of ``train_ids`` keyed by a hash of ("train-order", seed,
   e), and each program's K examples are drawn afresh each epoch (purpose "train", draw
   ``e``).  So the batch of a step is a pure function of (seed, step): the data-order
-  position a checkpoint needs is the step, and nothing depends on call order.
-- **Optimiser.** AdamW (decay on matrices only), linear warm-up over ``warmup`` of the
-  steps, then cosine decay from ``lr`` to ``min_lr``; the schedule is a pure function of
-  the step, so it has no state beyond the step either.
+  position a checkpoint needs is the step, and nothing depends on call order.  The
+  batch is drawn on the training device (:class:`Batches`): the training programs'
+  tokens and class outputs live there, and the same hashes give the same bits as the
+  host's numpy.
+- **Optimiser.** AdamW (decay on matrices only; fused where the device has the kernel),
+  linear warm-up over ``warmup`` of the steps, then cosine decay from ``lr`` to
+  ``min_lr``; the schedule is a pure function of the step, so it has no state beyond the
+  step either.
+- **The device is kept busy.** Nothing in a step makes the host wait for the device:
+  the batch is drawn there, and the loss is summed there and read every ``log_every``
+  steps; the host waits only at a log row, a checkpoint, or in ``on_step``.  ``training.compile``
+  runs the model through ``torch.compile``: a faster step after a slow first one.
 - **Checkpoints.** Every ``checkpoint_every`` steps and at the end, ``checkpoint.pt``
   (model, optimiser, step, torch RNG state, the curve so far) and ``curve.tsv`` are
   written atomically.  A killed run, restarted with the same arguments, resumes from the
   last checkpoint and loses at most one interval; the result is bit-identical to an
   uninterrupted run (tests/test_training.py).  A checkpoint made with other params,
-  seed or training programs is refused, not silently resumed.
+  seed or training programs, or by a loop that computed differently
+  (``TRAINING_LOOP_VERSION``), is refused, not silently resumed.
 - **Device.** ``training.device``: ``cpu`` (the default profile) or ``cuda`` (the paper
-  profile); on a GPU, resuming is exact only as far as its kernels are deterministic.
+  profile); on a GPU, or compiled on more than one CPU thread, resuming is exact only
+  as far as the kernels are deterministic.  Device, threads and compilation may change
+  when a run resumes; the rest of ``training`` may not.
 - **Outputs** in ``out_dir``: ``checkpoint.pt``, ``model.pt`` (config and weights of
   the finished run, for evaluation) and ``curve.tsv`` (step, tasks, lr, train_loss and,
   given ``val_ids``, val_loss: ``dvc plots`` reads it).
@@ -43,10 +54,10 @@ import torch
 from tqdm import tqdm
 
 from synthgen.atomic import atomic_path, write_text
-from synthgen.params import Params
+from synthgen.params import Params, TrainingParams
 from synthgen.model import ModelConfig, Synthesizer, count_parameters, training_flops_per_task
-from synthgen.seeding import derive_seed, random_keys
-from synthgen.tasks import check_program_ids, make_tasks
+from synthgen.seeding import derive_seed, key_order, random_keys
+from synthgen.tasks import check_program_ids, example_points, make_tasks
 from synthgen.tokenizer import PAD, ExampleTokenizer, ProgramTokenizer
 from synthgen.universe import Universe
 
@@ -56,6 +67,12 @@ CURVE_FILE = "curve.tsv"
 CURVE_COLUMNS = ("step", "tasks", "lr", "train_loss", "val_loss")
 ADAM_BETAS = (0.9, 0.95)  # nanoGPT's: a shorter second-moment memory suits short, noisy runs
 VAL_TASKS_DRAW = 0
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")  # torch 2.13 has a fused AdamW kernel for these
+# Part of every checkpoint's fingerprint: bumped when the code changes the numbers a run
+# gives, so that a persisted checkpoint of the older code is started afresh (a pipeline
+# stage discards it) instead of being resumed, or re-emitted as this code's model.
+# 2: fused AdamW, batches drawn on the device.
+TRAINING_LOOP_VERSION = 2
 
 
 @dataclass
@@ -70,9 +87,18 @@ class TrainResult:
 
 
 class Batches:
-    """The training stream: the tensors of step ``s`` are a pure function of (seed, s)."""
+    """The training stream: the tensors of step ``s`` are a pure function of (seed, s).
 
-    def __init__(self, universe: Universe, train_ids, n_examples: int, batch_size: int, seed: int) -> None:
+    :meth:`at` draws a step's batch on ``device``: the training programs' tokens and
+    their classes' outputs are put there once, and the epoch orders, example points and
+    example tokens are hashed, sorted and encoded there with the rules of
+    :mod:`synthgen.tasks` and :mod:`synthgen.tokenizer`, so the host only queues work
+    and never waits for the device.  :meth:`host_at` builds the same batch on the host
+    with numpy, as the loop did before: the reference the device stream is tested
+    against (tests/test_training.py) and the baseline of ``benchmarks/training.py``."""
+
+    def __init__(self, universe: Universe, train_ids, n_examples: int, batch_size: int, seed: int,
+                 device: str | torch.device = "cpu") -> None:
         self.universe, self.n_examples, self.batch_size, self.seed = universe, n_examples, batch_size, seed
         self.train_ids = check_program_ids(universe, train_ids)  # fail now, not at some later step
         if not len(self.train_ids):
@@ -80,6 +106,21 @@ class Batches:
         self.examples = ExampleTokenizer.for_grammar(universe.grammar)
         self.programs = ProgramTokenizer.for_grammar(universe.grammar)
         self._orders: dict[int, np.ndarray] = {}
+        # resident on the device: what any batch can need, indexed by position in train_ids
+        self.device = torch.device(device)
+        classes, class_row = np.unique(universe.semantic_class[self.train_ids], return_inverse=True)
+        put = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(self.device)  # noqa: E731
+        self._ids = put(self.train_ids)
+        self._program_tokens = put(self.programs.encode_universe(universe, self.train_ids))
+        self._class_row = put(class_row.reshape(-1))
+        self._class_outputs = put(universe.class_outputs[classes])  # only the training programs' classes
+        self._batch_positions = torch.arange(batch_size, device=self.device)
+        self._device_orders: dict[int, torch.Tensor] = {}
+
+    def epochs_of(self, step: int) -> range:
+        """The epochs a step's batch draws from: one, or a few where it spans an epoch's end."""
+        n, start = len(self.train_ids), step * self.batch_size
+        return range(start // n, (start + self.batch_size - 1) // n + 1)
 
     def order(self, epoch: int) -> np.ndarray:
         """The permutation of the training programs in ``epoch``."""
@@ -87,28 +128,53 @@ class Batches:
             n = len(self.train_ids)
             # keep only the epochs a batch can still touch
             self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
-            self._orders[epoch] = np.argsort(random_keys(self.seed, "train-order", epoch, np.arange(n)), kind="stable")
+            self._orders[epoch] = key_order(random_keys(self.seed, "train-order", epoch, np.arange(n)))
         return self._orders[epoch]
 
+    def device_orders(self, epochs: range) -> torch.Tensor:
+        """:meth:`order` of each of ``epochs`` (consecutive), computed on the device: (len(epochs), n)."""
+        missing = [e for e in epochs if e not in self._device_orders]
+        if missing:
+            n = len(self.train_ids)
+            self._device_orders = {e: o for e, o in self._device_orders.items() if e >= epochs.start}
+            new = torch.arange(missing[0], missing[-1] + 1, device=self.device)
+            keys = random_keys(self.seed, "train-order", new[:, None], torch.arange(n, device=self.device)[None, :])
+            self._device_orders.update(zip(range(missing[0], missing[-1] + 1), key_order(keys, axis=1)))
+        if len(epochs) == 1:
+            return self._device_orders[epochs.start][None]
+        return torch.stack([self._device_orders[e] for e in epochs])
+
+    def at(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Examples (B, K, n_fields) and programs (B, max_length) of ``step``, on the device."""
+        n, epochs = len(self.train_ids), self.epochs_of(step)
+        positions = self._batch_positions + step * self.batch_size
+        epoch = positions // n
+        index = self.device_orders(epochs)[epoch - epochs.start, positions % n]
+        points = example_points(self.universe.grammar.n_points, self.n_examples, self._ids[index], "train", self.seed, epoch)
+        outputs = self._class_outputs[self._class_row[index][:, None], points]
+        return self.examples.encode(self.examples.grid_inputs(points), outputs), self._program_tokens[index]
+
     def ids_at(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Program ids of a step's batch and the epoch each comes from."""
+        """Program ids of a step's batch and the epoch each comes from (on the host)."""
         n = len(self.train_ids)
         positions = step * self.batch_size + np.arange(self.batch_size)
         epochs = positions // n
         index = np.empty(self.batch_size, dtype=np.int64)
-        for e in np.unique(epochs):  # a batch spans at most a few epochs
+        for e in self.epochs_of(step):
             at = epochs == e
-            index[at] = self.order(int(e))[positions[at] % n]
+            index[at] = self.order(e)[positions[at] % n]
         return self.train_ids[index], epochs
 
     def tensors(self, program_ids: np.ndarray, purpose: str, draw) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tasks of ``program_ids`` built on the host (CPU tensors), e.g. fixed validation tasks."""
         tasks = make_tasks(self.universe, program_ids, self.n_examples, purpose, self.seed, draw)
         return (
             torch.from_numpy(self.examples.encode_tasks(tasks)),
             torch.from_numpy(self.programs.encode_universe(self.universe, program_ids)),
         )
 
-    def at(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def host_at(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`at`, built on the host with numpy (CPU tensors): the former per-step path."""
         ids, epochs = self.ids_at(step)
         return self.tensors(ids, "train", epochs)
 
@@ -122,15 +188,38 @@ def learning_rate(step: int, steps: int, lr: float, min_lr: float, warmup: float
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-def make_optimizer(model: Synthesizer, lr: float, weight_decay: float) -> torch.optim.AdamW:
+def make_optimizer(model: Synthesizer, lr: float, weight_decay: float, fused: bool | None = None) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only: decaying gains and embeddings only
-    shrinks them toward zero for no regularising benefit (nanoGPT's grouping)."""
+    shrinks them toward zero for no regularising benefit (nanoGPT's grouping).
+
+    ``fused`` (default: where the parameters' device has the kernel) updates every
+    parameter in one kernel instead of a dozen per tensor; it is deterministic, but its
+    rounding differs from the per-tensor loop's in the last bits."""
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     params = list(model.parameters())
     decay = [p for p in params if p.dim() >= 2 and id(p) not in embeddings]
     no_decay = [p for p in params if p.dim() < 2 or id(p) in embeddings]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS)
+    if fused is None:
+        fused = params[0].device.type in FUSED_ADAMW_DEVICES
+    return torch.optim.AdamW(groups, lr=lr, betas=ADAM_BETAS, fused=fused)
+
+
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, examples: torch.Tensor,
+                   programs: torch.Tensor, lr: float, tp: TrainingParams) -> torch.Tensor:
+    """One step on one batch: forward (under bf16 autocast if ``tp.bf16``), backward,
+    gradient clipping, AdamW at ``lr``.  Returns the loss still on the device: reading
+    it would make the host wait for the device, so the loop reads its sum every
+    ``log_every`` steps instead."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast(examples.device.type, dtype=torch.bfloat16, enabled=tp.bf16):
+        _, loss = model(examples, programs)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
 
 
 def run_fingerprint(params: Params, seed: int, train_ids: np.ndarray, grammar_symbols: tuple[str, ...]) -> str:
@@ -140,9 +229,11 @@ def run_fingerprint(params: Params, seed: int, train_ids: np.ndarray, grammar_sy
         {
             "tasks": params.tasks.model_dump(),
             "model": params.model.model_dump(),
-            # how often checkpoints are written, on which device and threads, may change on resume
-            "training": params.training.model_dump(exclude={"checkpoint_every", "device", "threads"}),
+            # how often checkpoints are written, on which device and threads, compiled or
+            # not, may change on resume (exact only as far as the kernels agree bit for bit)
+            "training": params.training.model_dump(exclude={"checkpoint_every", "device", "threads", "compile"}),
             "seed": seed,
+            "loop": TRAINING_LOOP_VERSION,
             "symbols": grammar_symbols,
         },
         sort_keys=True,
@@ -228,8 +319,8 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(tp.threads)
     train_ids = np.asarray(train_ids, dtype=np.int64)
-    batches = Batches(universe, train_ids, params.tasks.n_examples, tp.batch_size, seed)
     device = torch.device(tp.device)
+    batches = Batches(universe, train_ids, params.tasks.n_examples, tp.batch_size, seed, device)
     val = None
     if val_ids is not None and len(val_ids):
         val = tuple(t.to(device) for t in batches.tensors(np.asarray(val_ids, dtype=np.int64), "validation", VAL_TASKS_DRAW))
@@ -237,6 +328,8 @@ def train(
     config = ModelConfig.from_params(params.model, universe.grammar)
     torch.manual_seed(_torch_seed("model-init", seed))  # seeds CUDA too
     model = Synthesizer(config).to(device)
+    # the compiled module shares the model's parameters; checkpoints save the model's own names
+    step_model = torch.compile(model) if tp.compile else model
     optimizer = make_optimizer(model, tp.lr, tp.weight_decay)
     fingerprint = run_fingerprint(params, seed, train_ids, universe.grammar.symbols)
     step, curve = 0, []
@@ -275,27 +368,21 @@ def train(
 
     positions_per_task = params.tasks.n_examples + config.max_length - 1  # encoder + decoder positions
     bar = tqdm(total=tp.steps, initial=step, desc=f"train {out_dir.name}", unit="step", disable=not progress)
-    loss_sum, loss_n, t_last, step_last = 0.0, 0, time.perf_counter(), step
+    # the interval's losses are summed on the device, in float64 like a sum of Python floats
+    loss_sum, loss_n = torch.zeros((), dtype=torch.float64, device=device), 0
+    t_last, step_last = time.perf_counter(), step
     model.train()
     while step < tp.steps:
         lr = learning_rate(step, tp.steps, tp.lr, tp.min_lr, tp.warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        examples, programs = (t.to(device) for t in batches.at(step))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tp.bf16):
-            _, loss = model(examples, programs)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+        loss_sum += optimizer_step(step_model, optimizer, *batches.at(step), lr, tp)
+        step, loss_n = step + 1, loss_n + 1
         if step % tp.log_every == 0 or step == tp.steps:
-            row = {"step": step, "tasks": step * tp.batch_size, "lr": lr, "train_loss": loss_sum / loss_n, "val_loss": None}
+            row = {"step": step, "tasks": step * tp.batch_size, "lr": lr, "train_loss": loss_sum.item() / loss_n, "val_loss": None}
             if val is not None:
                 row["val_loss"] = validation_loss(model, *val, tp.batch_size, tp.bf16)
             curve.append(row)
-            loss_sum, loss_n = 0.0, 0
+            loss_sum.zero_()
+            loss_n = 0
             now = time.perf_counter()
             rate = (step - step_last) * tp.batch_size / max(now - t_last, 1e-9)
             t_last, step_last = now, step

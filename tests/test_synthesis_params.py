@@ -25,6 +25,7 @@ def test_params_yaml_is_the_default_profile():
         ("model", "heads", 3, "model: width (128) must be divisible by heads (3)"),
         ("training", "log_every", 7, "training: log_every (7) must divide checkpoint_every (200)"),
         ("training", "device", "gpu", "training.device = 'gpu': must be cpu or cuda"),
+        ("training", "compile", "yes", "training.compile = 'yes'"),
         ("training", "warmup", 1.0, "training.warmup = 1.0: must be a fraction of the steps in [0, 1)"),
         ("evaluation", "k", [1, 20], "evaluation: every k must be <= n_samples (10); got k = 20"),
         ("tasks", "n_examples", 82, "tasks: n_examples (82) exceeds the grid's 81 points"),

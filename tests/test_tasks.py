@@ -51,3 +51,25 @@ def test_random_keys_broadcast_and_differ_by_purpose():
     assert a.shape == (3, 4) and a.dtype == np.uint64 and len(np.unique(a)) == 12
     assert (random_keys(0, "b", np.arange(3)[:, None], np.arange(4)[None, :]) != a).all()
     np.testing.assert_array_equal(random_keys(0, "a", 2, 3), a[2, 3])
+
+
+def test_keys_and_points_on_torch_tensors_are_the_numpy_ones(universe, valid_ids):
+    """The training loop draws its tasks on its device: the same rule must give the same bits."""
+    torch = pytest.importorskip("torch")
+    from synthgen.seeding import key_order
+
+    rows, cols = np.arange(0, 2**40, 2**33)[:, None], np.arange(300)[None, :]  # large indices too
+    host = random_keys(5, "a", rows, 7, cols)
+    device = random_keys(5, "a", torch.from_numpy(rows), 7, torch.from_numpy(cols))
+    assert device.dtype == torch.int64
+    np.testing.assert_array_equal(device.numpy().view(np.uint64), host)
+    assert (host >= 2**63).any() and (host < 2**63).any()  # both halves: the unsigned order is tested
+    np.testing.assert_array_equal(key_order(device, axis=1).numpy(), key_order(host, axis=1))
+    ids, draws = valid_ids[::97], np.arange(len(valid_ids[::97])) % 4
+    n_points = universe.grammar.n_points
+    np.testing.assert_array_equal(
+        example_points(n_points, 10, torch.from_numpy(ids), "train", 3, torch.from_numpy(draws)).numpy(),
+        example_points(n_points, 10, ids, "train", 3, draws),
+    )
+    np.testing.assert_array_equal(example_points(n_points, 10, torch.from_numpy(ids), "test", 3, 2).numpy(),
+                                  example_points(n_points, 10, ids, "test", 3, 2))

@@ -64,3 +64,26 @@ def test_decode_stops_at_eos_and_keeps_stray_specials_unparseable(universe):
     assert not parse_prefix(tok.decode([BOS, x, PAD, x]), universe.grammar)
     with pytest.raises(ValueError):
         tok.encode(["nope"])
+
+
+def test_examples_encode_alike_on_torch_tensors(universe):
+    torch = pytest.importorskip("torch")
+    g = universe.grammar
+    tok = ExampleTokenizer.for_grammar(g)
+    rng = np.random.default_rng(0)
+    points = rng.integers(0, g.n_points, (6, 10))
+    outputs = rng.integers(-g.value_bound, g.value_bound + 1, (6, 10))
+    host = tok.encode(tok.grid_inputs(points), outputs)
+    device = tok.encode(tok.grid_inputs(torch.from_numpy(points)), torch.from_numpy(outputs))
+    assert device.dtype == torch.int64
+    np.testing.assert_array_equal(device.numpy(), host)
+
+
+def test_a_batch_of_programs_encodes_as_each_alone(universe):
+    """encode_universe walks every program of a batch at once; each row must still be its own."""
+    tok = ProgramTokenizer.for_grammar(universe.grammar)
+    ids = np.concatenate([np.arange(0, len(universe), 37), [len(universe) - 1, 0, 0]])  # every size, repeats
+    rows = tok.encode_universe(universe, ids)
+    for row, pid in zip(rows, ids):
+        np.testing.assert_array_equal(row, tok.encode(universe.tokens(pid)))
+    assert tok.encode_universe(universe, []).shape == (0, tok.max_length)

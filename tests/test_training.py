@@ -1,11 +1,15 @@
+import warnings
+
 import pytest
 import torch
 
 from synthgen.decoding import synthesize
 from synthgen.evaluation import score_candidates
 from synthgen.tasks import make_tasks
-from synthgen.training import CURVE_FILE, discard_stale_run, learning_rate, load_model, train
+from synthgen.training import CURVE_FILE, Batches, discard_stale_run, learning_rate, load_model, make_optimizer, train
 from tests.conftest import smoke_params
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 
 
 def test_learning_rate_warms_up_then_decays_to_min():
@@ -28,10 +32,29 @@ def test_a_tiny_model_overfits_a_handful_of_tasks(universe, valid_ids, tmp_path)
     assert scores["passes"].all()
 
 
-def _small_run(tmp_path, name):
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("every", [50, 3000])  # a batch spans at most two epochs; many epochs
+def test_batches_drawn_on_the_device_are_the_host_batches(universe, valid_ids, device, every):
+    """The device draws with the host's rules (hashes, orders, encodings), so its batches
+    are bit for bit the per-step host batches the loop used to build, at every step,
+    in whatever order the steps are asked for (a resumed run starts mid-stream)."""
+    ids, batch_size = valid_ids[::every], 16
+    batches = Batches(universe, ids, 10, batch_size, seed=4, device=device)
+    per_epoch = len(ids) / batch_size
+    steps = sorted({0, 1, int(per_epoch), int(per_epoch) + 1, int(3 * per_epoch), int(3 * per_epoch) + 1, 57})
+    for step in steps[::-1] + steps:
+        examples, programs = batches.at(step)
+        assert examples.device.type == programs.device.type == device
+        host_examples, host_programs = batches.host_at(step)
+        assert torch.equal(examples.cpu(), host_examples), step
+        assert torch.equal(programs.cpu(), host_programs), step
+    assert not torch.equal(batches.at(1)[0], batches.at(2)[0])
+
+
+def _small_run(tmp_path, name, **training):
     P = smoke_params(
         model={"encoder_layers": 1, "decoder_layers": 1, "width": 16, "heads": 2, "dropout": 0.1},
-        training={"tasks": 16 * 30, "batch_size": 16, "checkpoint_every": 10, "log_every": 5},
+        training={"tasks": 16 * 30, "batch_size": 16, "checkpoint_every": 10, "log_every": 5, **training},
     )
     return P, tmp_path / name
 
@@ -40,12 +63,11 @@ class Killed(Exception):
     pass
 
 
-def test_resuming_after_a_kill_matches_an_uninterrupted_run(universe, valid_ids, tmp_path):
-    ids, val = valid_ids[::50], valid_ids[1::400]
-    P, whole_dir = _small_run(tmp_path, "whole")
+def _kill_resume_and_compare(universe, ids, val, tmp_path, **training):
+    P, whole_dir = _small_run(tmp_path, "whole", **training)
     whole = train(universe, ids, P, whole_dir, val_ids=val, progress=False)
 
-    P, killed_dir = _small_run(tmp_path, "killed")
+    P, killed_dir = _small_run(tmp_path, "killed", **training)
 
     def kill(step):
         if step == 17:  # between checkpoints: steps 11..17 are lost and redone
@@ -62,6 +84,68 @@ def test_resuming_after_a_kill_matches_an_uninterrupted_run(universe, valid_ids,
     reloaded = load_model(killed_dir / "model.pt")
     for a, b in zip(whole.model.state_dict().values(), reloaded.state_dict().values()):
         assert torch.equal(a, b)
+    return whole
+
+
+def test_resuming_after_a_kill_matches_an_uninterrupted_run(universe, valid_ids, tmp_path):
+    # 357 programs, 16 a batch: step 22's batch spans the first epoch's end, in the redone part
+    whole = _kill_resume_and_compare(universe, valid_ids[::50], valid_ids[1::400], tmp_path)
+    assert whole.curve[-1]["train_loss"] < whole.curve[0]["train_loss"]
+
+
+def test_resuming_matches_when_every_batch_spans_several_epochs(universe, valid_ids, tmp_path):
+    _kill_resume_and_compare(universe, valid_ids[::4000], None, tmp_path)  # 5 programs, 16 a batch
+
+
+@pytest.mark.slow
+def test_a_compiled_run_resumes_exactly(universe, valid_ids, tmp_path):
+    """``training.compile``: the compiled model shares the model's parameters, and its
+    dropout draws from the generator a checkpoint restores.  One thread: inductor's
+    parallel CPU reductions do not add in a fixed order (two compiled runs on two
+    threads differ in the last bits), so only a single-threaded compiled run is exact."""
+    _kill_resume_and_compare(universe, valid_ids[::50], None, tmp_path, compile=True, threads=1)
+
+
+def test_the_curve_reads_the_mean_loss_of_each_interval(universe, valid_ids, tmp_path):
+    """The loss is summed on the device and read every ``log_every`` steps: a row is the
+    mean of its interval's step losses, and reading less often changes nothing else."""
+    ids = valid_ids[::50]
+    P1, dir1 = _small_run(tmp_path, "every_step", log_every=1)
+    P5, dir5 = _small_run(tmp_path, "every_5", log_every=5)
+    every_step = train(universe, ids, P1, dir1, progress=False)
+    every_5 = train(universe, ids, P5, dir5, progress=False)
+    assert len(every_step.curve) == 30 and len(every_5.curve) == 6
+    for i, row in enumerate(every_5.curve):
+        interval = every_step.curve[5 * i : 5 * i + 5]
+        assert row["step"] == interval[-1]["step"]
+        assert row["train_loss"] == sum(r["train_loss"] for r in interval) / 5
+    for a, b in zip(every_step.model.state_dict().values(), every_5.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_adamw_is_fused_on_cpu_and_cuda():
+    model = torch.nn.Linear(4, 4)
+    assert make_optimizer(model, 1e-3, 0.1).defaults["fused"]
+    assert not make_optimizer(model, 1e-3, 0.1, fused=False).defaults["fused"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU: the host cannot wait for a CPU")
+def test_a_training_step_does_not_wait_for_the_gpu(universe, valid_ids, tmp_path):
+    """Between log rows nothing makes the host wait for the GPU: CUDA's sync debug mode
+    warns at every synchronising call, and no warning may fall in a step that neither
+    logs nor checkpoints."""
+    P, out = _small_run(tmp_path, "run", device="cuda", log_every=10, checkpoint_every=10)
+    warned_by_step = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            train(universe, valid_ids[::50], P, out, progress=False, on_step=lambda s: warned_by_step.update({s: len(caught)}))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    quiet = [s for s in range(2, 31) if s % 10]  # step 1 may set up; steps 10, 20, 30 log
+    waited = [s for s in quiet if warned_by_step[s] > warned_by_step[s - 1]]
+    assert not waited, f"steps {waited} waited for the GPU"
 
 
 def test_a_finished_run_that_resumes_rewrites_the_same_bytes(universe, valid_ids, tmp_path):
