@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from synthgen.params import BINARY_OPERATORS, UNARY_OPERATORS, GrammarParams
+from synthgen.params import BINARY_OPERATORS, UNARY_OPERATORS, GrammarParams, program_counts
 
 # --- operator semantics (vectorised over numpy int64 arrays) --------------------------
 
@@ -371,15 +371,9 @@ def _all_programs(g: Grammar, size: int, memo: dict) -> list[Program]:
 
 def analytic_counts(g: Grammar, max_size: int | None = None) -> list[int]:
     """Number of syntactically distinct programs of each size 1..max_size, from the
-    grammar's recurrence  N(1) = L,  N(s) = U N(s-1) + B sum_{i+j=s-1} N(i) N(j)."""
-    n = max_size or g.max_size
-    L, U, B = len(g.leaves), len(g.unary), len(g.binary)
-    counts = [0] * (n + 1)
-    for s in range(1, n + 1):
-        counts[s] = (L if s == 1 else 0) + U * counts[s - 1] + B * sum(
-            counts[i] * counts[s - 1 - i] for i in range(1, s - 1)
-        )
-    return counts[1:]
+    grammar's recurrence (:func:`synthgen.params.program_counts`, where params checks
+    that a grammar has enough programs for its splits)."""
+    return program_counts(len(g.leaves), len(g.unary), len(g.binary), max_size or g.max_size)
 
 
 # --- parsing ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from synthgen.pqgram import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}}
+SMOKE = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}, "splits.train_size": 800}  # as profiles/smoke.yaml
 
 
 def tree(op: str, *children: Program) -> Program:

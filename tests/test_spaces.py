@@ -27,7 +27,8 @@ from synthgen.spaces import (
 ROOT = Path(__file__).resolve().parents[1]
 # The smoke grammar with a value bound low enough that some programs leave it (x*y*3
 # reaches 27 on the grid).
-SMALL = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}, "grammar.value_bound": 20}
+SMALL = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}, "grammar.value_bound": 20,
+         "splits.train_size": 800}  # the smoke profile's: 17,830 programs hold no default-sized split
 
 
 @pytest.fixture(scope="module")
