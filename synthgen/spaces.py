@@ -215,10 +215,15 @@ class SemanticSpace(TransformerMixin, BaseEstimator):
         self.mean_ = values.mean(axis=0)
         std = values.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
-        pca = PCA(min(self.dims, n_rows), svd_solver="full").fit((values - self.mean_) / self.scale_)
-        self.pca_mean_ = pca.mean_
-        self.components_ = _zero_axes(pca.components_, self.dims)  # fewer classes than dims: see _zero_axes
-        self.explained_variance_ratio_ = _zero_axes(pca.explained_variance_ratio_, self.dims)
+        z = (values - self.mean_) / self.scale_
+        axes = min(self.dims, n_rows - 1)  # centred rows span at most n_rows - 1 directions: see _zero_axes
+        if axes >= 1:
+            pca = PCA(axes, svd_solver="full").fit(z)
+            self.pca_mean_, components, ratio = pca.mean_, pca.components_, pca.explained_variance_ratio_
+        else:  # one class: every program computes the same function, a space of one point
+            self.pca_mean_, components, ratio = z.mean(axis=0), np.empty((0, n_points)), np.empty(0)
+        self.components_ = _zero_axes(components, self.dims)
+        self.explained_variance_ratio_ = _zero_axes(ratio, self.dims)
         self.n_features_in_ = n_points
         return self
 

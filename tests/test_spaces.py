@@ -110,6 +110,9 @@ def test_a_universe_with_fewer_directions_than_dims_gets_zero_axes():
     points = semantics.transform(u)
     assert points.shape == (u.n_classes, u.grammar.n_points) and not points[:, u.n_classes:].any()
     assert np.isfinite(points).all()
+    one_function = SemanticSpace(dims=3).fit(np.array([[1, 2, 3]]))  # a grammar whose programs all agree
+    assert not one_function.transform(np.array([[1, 2, 3]])).any()
+    assert np.isfinite(one_function.explained_variance_ratio_).all()
 
 
 def test_syntax_space_validates_in_fit(profiles):
