@@ -134,6 +134,10 @@ class Program:
     def _hash(self) -> int:
         return _fold(self, lambda p: hash((p.op, ())), lambda p, kids: hash((p.op, tuple(kids))), cached="_hash")
 
+    def __getstate__(self) -> dict:
+        # the cached hash depends on this process's string-hash seed: a pickle must not carry it
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     def nodes(self) -> Iterable["Program"]:
         """All subtrees, in prefix order."""
         stack = [self]

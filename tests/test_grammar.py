@@ -199,6 +199,15 @@ def test_deep_binary_nesting_on_either_side():
     assert parse_infix("(" * DEEP + "x" + ")" * (DEEP - 1), g).kind == "incomplete"
 
 
+def test_a_pickled_program_carries_no_cached_hash():
+    import pickle
+
+    p = parse_prefix("add x mul y 2", G)
+    hash(p)
+    copy = pickle.loads(pickle.dumps(p))
+    assert copy == p and "_hash" not in copy.__dict__ and hash(copy) == hash(p)
+
+
 def test_an_out_of_bound_node_deep_down_still_taints_the_program():
     g = make_grammar(value_bound=100)
     p = _chain(["neg"] * DEEP, parse_prefix("mul mul mul x x mul x x x", g))  # 3**5 = 243 > 100
