@@ -333,10 +333,12 @@ def measure_reproduction(args) -> bool:
     from synthgen.release import dvc_dir_md5
 
     with tempfile.TemporaryDirectory(prefix="synthgen-reproduce-") as tmp:
-        hashes, rows = [], []
-        for name in ("first", "second"):
-            copy = Path(tmp) / name
+        copies = [Path(tmp) / name for name in ("first", "second")]
+        for copy in copies:  # both before either runs: an edit meanwhile must not split them
             fresh_copy(copy)
+        hashes, rows = [], []
+        for copy in copies:
+            name = copy.name
             seconds = reproduce(copy, args.target)
             hashes.append(file_hashes(copy / "data"))
             rows.append({"copy": name, "files": len(hashes[-1]), "data/ (dvc md5)": dvc_dir_md5(copy / "data"),
