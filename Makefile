@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup repro release check-release test lab bench bench-paper bench-paper-gpu profile clean-venv
+.PHONY: setup repro release check-release test lab bench bench-paper bench-paper-gpu reliability profile clean-venv
 
 setup: $(STAMP)
 
@@ -55,7 +55,7 @@ lab: setup
 
 ## bench: the performance benchmarks (tables with baselines and ratios)
 bench: setup
-	@for b in benchmarks/*.py; do case $$b in benchmarks/paper_*) continue;; esac; \
+	@for b in benchmarks/*.py; do case $$b in benchmarks/paper_*|benchmarks/reliability.py) continue;; esac; \
 		echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## bench-paper: peak memory of the paper profile's data stages here (tens of minutes)
@@ -65,6 +65,12 @@ bench-paper: setup
 ## bench-paper-gpu: the paper profile's training on a CUDA GPU: throughput and a 4-minute iid run
 bench-paper-gpu: setup
 	$(BIN)/python benchmarks/paper_gpu.py --out reports/paper_gpu
+
+## reliability: the README's three reliability figures (fuzzed parsers, killed training, two reproductions)
+reliability: setup
+	$(BIN)/python benchmarks/reliability.py parsers
+	$(BIN)/python benchmarks/reliability.py training
+	$(BIN)/python benchmarks/reliability.py reproduce
 
 profile: setup
 	$(BIN)/synthgen profile $(PROFILE)

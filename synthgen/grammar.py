@@ -14,6 +14,11 @@ is *out of bound*: it is flagged, never silently wrapped.
 Text becomes a program only through :func:`parse_prefix` (and :func:`parse_infix`),
 which return a :class:`Program` or a :class:`ParseError` and never raise; nothing here
 evaluates text as Python.
+
+Nothing here recurses over a tree: parsers, printers, the interpreter, equality and
+hashing walk programs with explicit stacks, so a model's ``neg neg ... neg x`` ten
+thousand levels deep is parsed, printed and scored like any other program.  The one
+depth limit both parsers share is :data:`MAX_PARSE_DEPTH`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from synthgen.params import BINARY_OPERATORS, UNARY_OPERATORS, GrammarParams
+from synthgen.params import BINARY_OPERATORS, UNARY_OPERATORS, GrammarParams, program_counts
 
 # --- operator semantics (vectorised over numpy int64 arrays) --------------------------
 
@@ -61,10 +66,16 @@ _INFIX_BINARY = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("//"
 _UNARY_PRECEDENCE = 3
 _ATOM_PRECEDENCE = 4
 
+# The deepest program (nodes on its longest root-to-leaf path) that either parser accepts;
+# None: any depth.  The parsers are iterative, so depth costs memory linear in the input
+# and never meets Python's recursion limit; a limit is a policy, not a guard, and the
+# study has none: a deep prediction that computes the target passes.
+MAX_PARSE_DEPTH: int | None = None
+
 # --- programs -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # equality and hash below: the generated ones recurse
 class Program:
     """An expression tree.  ``op`` is the node's token: an operator name, a variable name
     or a constant written as a decimal integer."""
@@ -74,11 +85,11 @@ class Program:
 
     @cached_property
     def size(self) -> int:
-        return 1 + sum(c.size for c in self.children)
+        return _fold(self, lambda p: 1, lambda p, kids: 1 + sum(kids), cached="size")
 
     @cached_property
     def depth(self) -> int:
-        return 1 + max((c.depth for c in self.children), default=0)
+        return _fold(self, lambda p: 1, lambda p, kids: 1 + max(kids), cached="depth")
 
     def tokens(self) -> list[str]:
         """Prefix (Polish) tokens, the canonical serialisation: ``mul add x 2 y``."""
@@ -95,38 +106,132 @@ class Program:
 
     def infix(self) -> str:
         """Readable infix form: ``(x + 2) * y``."""
-        return _infix(self)[0]
+        return _emit(self, _infix_pieces)
 
     def __str__(self) -> str:
         return self.prefix()
 
+    def __repr__(self) -> str:  # the dataclass's text, written without recursion
+        return _emit(self, _repr_pieces)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Program):
+            return NotImplemented
+        stack = [(self, other)]
+        while stack:
+            a, b = stack.pop()
+            if a is b:
+                continue
+            if a.op != b.op or len(a.children) != len(b.children):
+                return False
+            stack.extend(zip(a.children, b.children))
+        return True
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return _fold(self, lambda p: hash((p.op, ())), lambda p, kids: hash((p.op, tuple(kids))), cached="_hash")
+
+    def __getstate__(self) -> dict:
+        # the cached hash depends on this process's string-hash seed: a pickle must not carry it
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     def nodes(self) -> Iterable["Program"]:
         """All subtrees, in prefix order."""
-        yield self
-        for c in self.children:
-            yield from c.nodes()
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
 
-def _infix(p: Program) -> tuple[str, int]:
+def _fold(root: Program, leaf: Callable, combine: Callable, *, cached: str | None = None, release: bool = False):
+    """``combine(node, [values of its children])`` bottom-up over the tree, ``leaf(node)``
+    at leaves, with an explicit stack instead of recursion.
+
+    ``cached``: a cached property whose value, where a subtree already has it, is used
+    instead of walking that subtree.  ``release``: drop a child's value once its parent
+    has one, so that only a frontier of values is alive (the interpreter's arrays); a
+    subtree shared by two parents is then computed twice, as plain recursion would."""
+    values: dict[int, object] = {}  # by id(node): every node is alive while the root is
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        key = id(node)
+        if key in values:
+            stack.pop()
+            continue
+        if cached is not None and cached in node.__dict__:
+            values[key] = node.__dict__[cached]
+            stack.pop()
+            continue
+        pending = [c for c in node.children if id(c) not in values]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if not node.children:
+            values[key] = leaf(node)
+        else:
+            values[key] = combine(node, [values[id(c)] for c in node.children])
+            if release:
+                for c in node.children:
+                    values.pop(id(c), None)
+    return values[id(root)]
+
+
+def _emit(root: Program, pieces: Callable[[Program], list]) -> str:
+    """A tree's text, from ``pieces(node)``: strings and child nodes, in writing order."""
+    out: list[str] = []
+    stack: list = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        else:
+            stack.extend(reversed(pieces(item)))
+    return "".join(out)
+
+
+def _infix_precedence(p: Program) -> int:
+    """How tightly the infix text of ``p`` binds, from its root alone."""
+    if len(p.children) == 2 and p.op in _INFIX_BINARY:
+        return _INFIX_BINARY[p.op][1]
+    if len(p.children) == 1 and p.op == "neg":
+        return _UNARY_PRECEDENCE
+    return _ATOM_PRECEDENCE  # leaves and calls such as min(x, 2)
+
+
+def _infix_pieces(p: Program) -> list:
     if not p.children:
-        text = p.op
-        return (f"({text})" if text.startswith("-") else text), _ATOM_PRECEDENCE
+        return [f"({p.op})" if p.op.startswith("-") else p.op]
     if len(p.children) == 1:
-        inner, prec = _infix(p.children[0])
+        child = p.children[0]
         if p.op == "neg":
-            child = p.children[0]
             literal = not child.children and child.op.lstrip("-").isdigit()
-            bare = prec >= _ATOM_PRECEDENCE and not literal  # "-(1)" keeps neg(1) apart from a constant -1
-            return (f"-{inner}" if bare else f"-({inner})"), _UNARY_PRECEDENCE
-        return f"{p.op}({inner})", _ATOM_PRECEDENCE
-    (left, lp), (right, rp) = (_infix(c) for c in p.children)
+            bare = _infix_precedence(child) >= _ATOM_PRECEDENCE and not literal  # "-(1)" keeps neg(1) apart from a constant -1
+            return ["-", child] if bare else ["-(", child, ")"]
+        return [f"{p.op}(", child, ")"]
+    left, right = p.children
     if p.op in _INFIX_BINARY:
         sym, prec = _INFIX_BINARY[p.op]
         # Left-associative: the left operand may share the precedence, the right may not.
-        left = left if lp >= prec else f"({left})"
-        right = right if rp > prec else f"({right})"
-        return f"{left} {sym} {right}", prec
-    return f"{p.op}({left}, {right})", _ATOM_PRECEDENCE
+        out = [left] if _infix_precedence(left) >= prec else ["(", left, ")"]
+        out.append(f" {sym} ")
+        return out + ([right] if _infix_precedence(right) > prec else ["(", right, ")"])
+    return [f"{p.op}(", left, ", ", right, ")"]
+
+
+def _repr_pieces(p: Program) -> list:
+    if not p.children:
+        return [f"Program(op={p.op!r}, children=())"]
+    out: list = [f"Program(op={p.op!r}, children=("]
+    for k, child in enumerate(p.children):
+        out += [", "] if k else []
+        out.append(child)
+    return out + ([",))"] if len(p.children) == 1 else ["))"])
 
 
 # --- the grammar --------------------------------------------------------------------
@@ -214,28 +319,29 @@ class Grammar:
         return (np.abs(values) <= self.value_bound).all(axis=-1)
 
     def evaluate(self, program: Program, inputs: np.ndarray | None = None) -> np.ndarray | None:
-        """Outputs of ``program`` on ``inputs`` (default: the grid), by plain recursion over
-        the tree; ``None`` when any node leaves the value bound.
+        """Outputs of ``program`` on ``inputs`` (default: the grid), node by node over the
+        tree (an explicit stack, so any depth); ``None`` when any node leaves the value bound.
 
         This is the per-tree evaluator: simple and slow.  The universe is classified by
         :mod:`synthgen.enumeration` instead, which evaluates each distinct
         (operator, child class, child class) once."""
         inputs = self.grid if inputs is None else np.asarray(inputs, dtype=np.int64)
-        return self._evaluate(program, inputs)
 
-    def _evaluate(self, p: Program, inputs: np.ndarray) -> np.ndarray | None:
-        if not p.children:
+        def checked(out: np.ndarray) -> np.ndarray | None:
+            return out if bool(np.all(np.abs(out) <= self.value_bound)) else None
+
+        def leaf(p: Program) -> np.ndarray | None:
             if p.op in self.variables:
-                out = inputs[:, self.variables.index(p.op)].astype(np.int64)
-            else:
-                out = np.full(inputs.shape[0], int(p.op), dtype=np.int64)
-        else:
-            args = [self._evaluate(c, inputs) for c in p.children]
+                return checked(inputs[:, self.variables.index(p.op)].astype(np.int64))
+            return checked(np.full(inputs.shape[0], int(p.op), dtype=np.int64))
+
+        def combine(p: Program, args: list) -> np.ndarray | None:
             if any(a is None for a in args):
                 return None
             fn = UNARY_SEMANTICS[p.op] if len(args) == 1 else BINARY_SEMANTICS[p.op]
-            out = fn(*args)
-        return out if bool(np.all(np.abs(out) <= self.value_bound)) else None
+            return checked(fn(*args))
+
+        return _fold(program, leaf, combine, release=True)
 
     # --- text -----------------------------------------------------------------------
 
@@ -269,15 +375,9 @@ def _all_programs(g: Grammar, size: int, memo: dict) -> list[Program]:
 
 def analytic_counts(g: Grammar, max_size: int | None = None) -> list[int]:
     """Number of syntactically distinct programs of each size 1..max_size, from the
-    grammar's recurrence  N(1) = L,  N(s) = U N(s-1) + B sum_{i+j=s-1} N(i) N(j)."""
-    n = max_size or g.max_size
-    L, U, B = len(g.leaves), len(g.unary), len(g.binary)
-    counts = [0] * (n + 1)
-    for s in range(1, n + 1):
-        counts[s] = (L if s == 1 else 0) + U * counts[s - 1] + B * sum(
-            counts[i] * counts[s - 1 - i] for i in range(1, s - 1)
-        )
-    return counts[1:]
+    grammar's recurrence (:func:`synthgen.params.program_counts`, where params checks
+    that a grammar has enough programs for its splits)."""
+    return program_counts(len(g.leaves), len(g.unary), len(g.binary), max_size or g.max_size)
 
 
 # --- parsing ------------------------------------------------------------------------
@@ -287,7 +387,8 @@ def analytic_counts(g: Grammar, max_size: int | None = None) -> list[int]:
 class ParseError:
     """Why a token sequence is not a program.  ``kind`` is one of ``empty``,
     ``unknown_token``, ``incomplete`` (tokens ran out), ``trailing`` (tokens after a
-    complete program) or ``syntax`` (infix only); ``position`` is a token index."""
+    complete program), ``syntax`` (infix only) or ``too_deep`` (deeper than the parser's
+    ``max_depth``); ``position`` is a token index."""
 
     kind: str
     message: str
@@ -308,7 +409,16 @@ def _tokenise(text: str | Sequence[str]) -> list[str] | None:
     return toks if all(isinstance(t, str) for t in toks) else None
 
 
-def parse_prefix(text: str | Sequence[str], grammar: Grammar) -> Program | ParseError:
+def _too_deep(depth: int, max_depth: int | None, position: int, token: str | None) -> ParseError | None:
+    """The one depth rule of both parsers: a node deeper than ``max_depth`` is refused."""
+    if max_depth is not None and depth > max_depth:
+        return ParseError("too_deep", f"program is deeper than {max_depth} levels", position, token)
+    return None
+
+
+def parse_prefix(
+    text: str | Sequence[str], grammar: Grammar, max_depth: int | None = MAX_PARSE_DEPTH
+) -> Program | ParseError:
     """Parse prefix tokens (a string or a sequence of strings) into a program.
 
     Never raises on any input: malformed input gives a :class:`ParseError`."""
@@ -321,12 +431,16 @@ def parse_prefix(text: str | Sequence[str], grammar: Grammar) -> Program | Parse
         if grammar.arity(tok) is None:
             return ParseError("unknown_token", f"unknown token {tok!r} at position {i}", i, tok)
     # Iterative parse with an explicit stack of (symbol, children so far), so that deep
-    # inputs cannot hit Python's recursion limit.
+    # inputs cannot hit Python's recursion limit.  The stack holds exactly the unfinished
+    # ancestors of the current token, so its length + 1 is the token's depth.
     stack: list[tuple[str, list[Program]]] = []
     result: Program | None = None
     for i, tok in enumerate(tokens):
         if result is not None:
             return ParseError("trailing", f"tokens after a complete program, from position {i}", i, tok)
+        deep = _too_deep(len(stack) + 1, max_depth, i, tok)
+        if deep is not None:  # a ParseError is falsy
+            return deep
         arity = grammar.arity(tok)
         node: Program | None = None
         if arity == 0:
@@ -350,23 +464,41 @@ def parse_prefix(text: str | Sequence[str], grammar: Grammar) -> Program | Parse
     return result
 
 
-def parse_infix(text: str, grammar: Grammar) -> Program | ParseError:
+def parse_infix(text: str, grammar: Grammar, max_depth: int | None = MAX_PARSE_DEPTH) -> Program | ParseError:
     """Parse the readable infix form printed by :meth:`Program.infix` (also accepts
     redundant parentheses and spaces).  Never raises."""
     if not isinstance(text, str):
         return ParseError("syntax", "input must be a string", 0)
-    return _InfixParser(text, grammar).run()
+    try:
+        return _InfixParser(text, grammar, max_depth).run()
+    except _Fail as f:
+        return f.error
+
+
+class _Frame:
+    """One open expression of the infix parser: the whole text, a parenthesis, or the
+    arguments of a call such as ``min(x, 2)``.  Operands carry their tree depth."""
+
+    def __init__(self, kind: str, name: str | None = None) -> None:
+        self.kind, self.name = kind, name
+        self.operands: list[tuple[Program, int]] = []
+        self.operators: list[str] = []  # infix symbols, and "neg" for a prefix minus
+        self.args: list[tuple[Program, int]] = []
 
 
 class _InfixParser:
-    """Recursive descent over: sum := term (('+'|'-') term)*;
+    """Operator precedence over: sum := term (('+'|'-') term)*;
     term := unary (('*'|'//'|'%') unary)*; unary := '-' unary | atom;
-    atom := int | var | '(' sum ')' | name '(' args ')'."""
+    atom := int | var | '(' sum ')' | name '(' sum (',' sum)* ')'.
 
-    _SYMBOLS = {"+": "add", "-": "sub", "*": "mul", "//": "div", "%": "mod"}
+    A loop with an explicit stack of open frames, not recursive descent: Python's
+    recursion limit would otherwise refuse a program a few hundred levels deep."""
 
-    def __init__(self, text: str, grammar: Grammar) -> None:
+    _SYMBOLS = {"+": ("add", 1), "-": ("sub", 1), "*": ("mul", 2), "//": ("div", 2), "%": ("mod", 2)}
+
+    def __init__(self, text: str, grammar: Grammar, max_depth: int | None) -> None:
         self.g = grammar
+        self.max_depth = max_depth
         self.toks = self._lex(text)
         self.i = 0
 
@@ -393,86 +525,104 @@ class _InfixParser:
                 return ParseError("syntax", f"unexpected character {ch!r}", len(toks), ch)
         return toks
 
+    def _peek(self) -> str | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def _node(self, name: str, kids: list[tuple[Program, int]], token: str | None) -> tuple[Program, int]:
+        depth = 1 + max((d for _, d in kids), default=0)
+        deep = _too_deep(depth, self.max_depth, self.i, token)
+        if deep is not None:  # a ParseError is falsy
+            raise _Fail(deep)
+        return Program(name, tuple(p for p, _ in kids)), depth
+
+    def _reduce(self, frame: _Frame, precedence: int) -> None:
+        """Apply the frame's pending operators that bind at least as tightly as
+        ``precedence`` (all of them for 0): left-associative binary operators."""
+        while frame.operators:
+            sym = frame.operators[-1]
+            if (_UNARY_PRECEDENCE if sym == "neg" else self._SYMBOLS[sym][1]) < precedence:
+                return
+            frame.operators.pop()
+            if sym == "neg":
+                frame.operands.append(self._node("neg", [frame.operands.pop()], "-"))
+                continue
+            right, left = frame.operands.pop(), frame.operands.pop()
+            name = self._SYMBOLS[sym][0]
+            if name not in self.g.binary:
+                raise _Fail(ParseError("unknown_token", f"operator {name!r} is not in this grammar", self.i, name))
+            frame.operands.append(self._node(name, [left, right], sym))
+
     def run(self) -> Program | ParseError:
         if isinstance(self.toks, ParseError):
             return self.toks
         if not self.toks:
             return ParseError("empty", "no tokens", 0)
-        try:
-            p = self._sum(0)
-        except _Fail as f:
-            return f.error
-        except RecursionError:
-            return ParseError("syntax", "expression nested too deeply", self.i)
-        if self.i != len(self.toks):
-            return ParseError("trailing", "tokens after a complete expression", self.i, self.toks[self.i])
-        return p
-
-    def _peek(self) -> str | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def _expect(self, tok: str) -> None:
-        if self._peek() != tok:
-            got = self._peek()
-            kind = "incomplete" if got is None else "syntax"
-            raise _Fail(ParseError(kind, f"expected {tok!r}", self.i, got))
-        self.i += 1
-
-    def _binary(self, name: str, left: Program, right: Program) -> Program:
-        if name not in self.g.binary:
-            raise _Fail(ParseError("unknown_token", f"operator {name!r} is not in this grammar", self.i, name))
-        return Program(name, (left, right))
-
-    def _sum(self, depth: int) -> Program:
-        left = self._term(depth)
-        while self._peek() in ("+", "-"):
-            name = self._SYMBOLS[self.toks[self.i]]
-            self.i += 1
-            left = self._binary(name, left, self._term(depth))
-        return left
-
-    def _term(self, depth: int) -> Program:
-        left = self._unary(depth)
-        while self._peek() in ("*", "//", "%"):
-            name = self._SYMBOLS[self.toks[self.i]]
-            self.i += 1
-            left = self._binary(name, left, self._unary(depth))
-        return left
-
-    def _unary(self, depth: int) -> Program:
-        if self._peek() == "-":
-            self.i += 1
-            nxt = self._peek()
-            if nxt is not None and nxt.isdigit() and str(-int(nxt)) in self.g.leaves:
-                # "-3" is a negative constant when the grammar has one
+        frames = [_Frame("top")]
+        want_operand = True
+        while True:
+            frame, tok = frames[-1], self._peek()
+            if want_operand:
+                want_operand = self._operand(frames, tok)
+                continue
+            if tok in self._SYMBOLS:
+                self._reduce(frame, self._SYMBOLS[tok][1])
+                frame.operators.append(tok)
                 self.i += 1
-                return Program(str(-int(nxt)))
-            if "neg" not in self.g.unary:
-                raise _Fail(ParseError("unknown_token", "operator 'neg' is not in this grammar", self.i, "-"))
-            return Program("neg", (self._unary(depth + 1),))
-        return self._atom(depth)
+                want_operand = True
+                continue
+            # the frame's expression ends before this token
+            self._reduce(frame, 0)
+            value = frame.operands.pop()
+            if frame.kind == "top":
+                if tok is None:
+                    return value[0]
+                return ParseError("trailing", "tokens after a complete expression", self.i, tok)
+            if frame.kind == "call":
+                frame.args.append(value)
+                if tok == ",":
+                    self.i += 1
+                    want_operand = True
+                    continue
+            if tok != ")":
+                return ParseError("incomplete" if tok is None else "syntax", "expected ')'", self.i, tok)
+            self.i += 1
+            frames.pop()
+            if frame.kind == "call":
+                arity = self.g.arity(frame.name)
+                if len(frame.args) != arity:
+                    return ParseError("syntax", f"{frame.name} takes {arity} argument(s)", self.i, frame.name)
+                value = self._node(frame.name, frame.args, frame.name)
+            frames[-1].operands.append(value)
 
-    def _atom(self, depth: int) -> Program:
-        tok = self._peek()
+    def _operand(self, frames: list[_Frame], tok: str | None) -> bool:
+        """Read what may start an operand; return whether an operand is still wanted
+        (after a prefix minus or an opening parenthesis)."""
+        frame = frames[-1]
         if tok is None:
             raise _Fail(ParseError("incomplete", "expression ends too early", self.i))
         self.i += 1
+        if tok == "-":
+            nxt = self._peek()
+            # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+            if nxt is not None and nxt.isascii() and nxt.isdigit() and str(-int(nxt)) in self.g.leaves:
+                # "-3" is a negative constant when the grammar has one
+                self.i += 1
+                frame.operands.append(self._node(str(-int(nxt)), [], nxt))
+                return False
+            if "neg" not in self.g.unary:
+                raise _Fail(ParseError("unknown_token", "operator 'neg' is not in this grammar", self.i, "-"))
+            frame.operators.append("neg")
+            return True
         if tok == "(":
-            inner = self._sum(depth + 1)
-            self._expect(")")
-            return inner
+            frames.append(_Frame("paren"))
+            return True
         if self._peek() == "(" and self.g.arity(tok) in (1, 2):
             self.i += 1
-            args = [self._sum(depth + 1)]
-            while self._peek() == ",":
-                self.i += 1
-                args.append(self._sum(depth + 1))
-            self._expect(")")
-            if len(args) != self.g.arity(tok):
-                raise _Fail(ParseError("syntax", f"{tok} takes {self.g.arity(tok)} argument(s)", self.i, tok))
-            return Program(tok, tuple(args))
+            frames.append(_Frame("call", tok))
+            return True
         if self.g.arity(tok) == 0:
-            return Program(tok)
+            frame.operands.append(self._node(tok, [], tok))
+            return False
         raise _Fail(ParseError("unknown_token", f"unknown token {tok!r}", self.i - 1, tok))
 
 

@@ -139,6 +139,19 @@ class GrammarParams(_Section):
         return (self.grid.high - self.grid.low + 1) ** len(self.variables)
 
 
+def program_counts(n_leaves: int, n_unary: int, n_binary: int, max_size: int) -> list[int]:
+    """Number of syntactically distinct programs of each size 1..max_size, from the
+    grammar's recurrence  N(1) = L,  N(s) = U N(s-1) + B sum_{i+j=s-1} N(i) N(j).
+
+    Here, before the grammar module, so that params can check a grammar's size."""
+    counts = [0] * (max_size + 1)
+    for s in range(1, max_size + 1):
+        counts[s] = (n_leaves if s == 1 else 0) + n_unary * counts[s - 1] + n_binary * sum(
+            counts[i] * counts[s - 1 - i] for i in range(1, s - 1)
+        )
+    return counts[1:]
+
+
 def _operator_subset(v: list[str], allowed: tuple[str, ...]) -> list[str]:
     for op in v:
         if op not in allowed:
@@ -592,6 +605,17 @@ class Params(_Section):
         grammar = info.data.get("grammar")
         if grammar is not None and v.min_size > grammar.max_size:
             raise ValueError(f"min_size ({v.min_size}) exceeds grammar.max_size ({grammar.max_size})")
+        if grammar is not None:
+            # Every split draws train_size + test_size distinct programs from the pool: a
+            # grammar with fewer programs in the sizes allowed can never give them.
+            leaves = len(grammar.variables) + len(grammar.constants)
+            counts = program_counts(leaves, len(grammar.unary), len(grammar.binary), grammar.max_size)
+            available, needed = sum(counts[v.min_size - 1 :]), v.train_size + v.test_size
+            if available < needed:
+                raise ValueError(
+                    f"the grammar has {available:,} programs of size min_size ({v.min_size}) to max_size "
+                    f"({grammar.max_size}), fewer than train_size + test_size ({needed:,})"
+                )
         return v
 
     @field_validator("tasks")

@@ -240,6 +240,10 @@ def universe_profiles(universe: Universe, p: int = 2, q: int = 3) -> PQProfiles:
     deep_blocks: list[sp.csr_matrix] = []
     profile_blocks: list[sp.csr_matrix] = []
     for ids, by_depth in levels:
+        if not len(ids):  # a size with no program: every even size of a grammar without unary operators
+            deep_blocks.append(sp.csr_matrix((0, n_cols), dtype=np.int32))
+            profile_blocks.append(deep_blocks[-1])
+            continue
         first, n_rows = int(ids[0]), len(ids)
         # every row built so far, then one empty row that absent children (-1) select
         deep_so_far = sp.vstack(deep_blocks + [empty_row], format="csr")

@@ -4,10 +4,11 @@
 
 A predictions file holds one line per test task of the split: the target's
 ``program_id`` (from ``data/splits/<split>/test.parquet``), a TAB, and the predicted
-program as prefix (``add x mul y 2``) or infix (``x + y * 2``) text.  Blank lines and
-lines starting with ``#`` are skipped.  A file that is not of this shape (a line without
-a TAB, an id that is not a test task of the split, a task predicted twice or not at all)
-is refused with an error naming the line.  A program that does not parse is a wrong
+program as prefix (``add x mul y 2``) or infix (``x + y * 2``) text, in UTF-8, each
+line ending in LF or CR LF.  Blank lines and lines starting with ``#`` are skipped.  A
+file that is not of this shape (a line without a TAB or not UTF-8, an id that is not a
+test task of the split, a task predicted twice or not at all) is refused with an error
+naming the line.  A program that does not parse is a wrong
 prediction, not an error: models write such things, and they count against pass@1.
 
 A prediction passes when it computes the target's function on the whole grid (the pass
@@ -81,13 +82,13 @@ def read_predictions(path: Path, grammar: Grammar, test_ids: np.ndarray, notatio
         raise ValueError(f"notation must be one of {', '.join(NOTATIONS)}; got {notation!r}")
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        raw = path.read_bytes()
+    except OSError as err:
         raise PredictionFileError(f"{path}: cannot read predictions ({err})") from None
     wanted = set(int(i) for i in test_ids)
     seen: dict[int, int] = {}
     out: dict[int, object] = {}
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(_lines(raw, path), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if "\t" not in line:
@@ -108,6 +109,18 @@ def read_predictions(path: Path, grammar: Grammar, test_ids: np.ndarray, notatio
         raise PredictionFileError(
             f"{path}: {len(missing)} of {len(wanted)} test tasks have no prediction, e.g. program_id {missing[0]}")
     return out
+
+
+def _lines(raw: bytes, path: Path):
+    """The file's lines as an editor numbers them: split at LF only (``str.splitlines``
+    also splits at form feeds and other separators, and would name the wrong line), each
+    decoded alone, so that bytes that are not UTF-8 are refused with their line."""
+    for n, chunk in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line = chunk.decode("utf-8-sig" if n == 1 else "utf-8")  # a leading byte-order mark is no id
+        except UnicodeDecodeError as err:
+            raise PredictionFileError(f"{path}:{n}: not UTF-8 text (byte {err.start + 1} of the line)") from None
+        yield line.removesuffix("\r")
 
 
 def _parse(text: str, grammar: Grammar, notation: str, where: str):

@@ -116,18 +116,17 @@ class SyntaxSpace(TransformerMixin, BaseEstimator):
         self._validate()
         counts = profiles.counts
         n_rows, n_grams = counts.shape
-        if not self.dims < n_grams:
-            raise ValueError(f"dims ({self.dims}) must be below the number of distinct pq-grams ({n_grams})")
         rng = np.random.default_rng(self.random_state)
         if self.fit_sample is not None and self.fit_sample < n_rows:
             counts = counts[np.sort(rng.choice(n_rows, self.fit_sample, replace=False))]
-        svd = TruncatedSVD(self.dims, algorithm="randomized", random_state=self.random_state)
+        axes = min(self.dims, *counts.shape)  # fewer only for a tiny grammar: see _zero_axes
+        svd = TruncatedSVD(axes, algorithm="randomized", random_state=self.random_state)
         svd.fit(counts.astype(np.float32))
         self.vocabulary_ = profiles.vocabulary
         # float32 from the start, so that a reloaded space computes exactly what this one does
-        self.components_ = svd.components_.astype(np.float32)
-        self.singular_values_ = svd.singular_values_.astype(np.float64)
-        self.explained_variance_ratio_ = svd.explained_variance_ratio_.astype(np.float64)
+        self.components_ = _zero_axes(svd.components_.astype(np.float32), self.dims)
+        self.singular_values_ = _zero_axes(svd.singular_values_.astype(np.float64), self.dims)
+        self.explained_variance_ratio_ = _zero_axes(svd.explained_variance_ratio_.astype(np.float64), self.dims)
         self.n_features_in_ = n_grams
 
     def _project(self, counts: sp.csr_matrix) -> np.ndarray:
@@ -211,15 +210,20 @@ class SemanticSpace(TransformerMixin, BaseEstimator):
         if np.isnan(values).any():
             raise ValueError("cannot fit on rows without outputs (NaN)")
         n_rows, n_points = values.shape
-        if not self.dims <= min(n_rows, n_points):
-            raise ValueError(f"dims ({self.dims}) must not exceed the {n_points} grid points or the {n_rows} rows")
+        if not self.dims <= n_points:
+            raise ValueError(f"dims ({self.dims}) must not exceed the {n_points} grid points")
         self.mean_ = values.mean(axis=0)
         std = values.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
-        pca = PCA(self.dims, svd_solver="full").fit((values - self.mean_) / self.scale_)
-        self.pca_mean_ = pca.mean_
-        self.components_ = pca.components_
-        self.explained_variance_ratio_ = pca.explained_variance_ratio_
+        z = (values - self.mean_) / self.scale_
+        axes = min(self.dims, n_rows - 1)  # centred rows span at most n_rows - 1 directions: see _zero_axes
+        if axes >= 1:
+            pca = PCA(axes, svd_solver="full").fit(z)
+            self.pca_mean_, components, ratio = pca.mean_, pca.components_, pca.explained_variance_ratio_
+        else:  # one class: every program computes the same function, a space of one point
+            self.pca_mean_, components, ratio = z.mean(axis=0), np.empty((0, n_points)), np.empty(0)
+        self.components_ = _zero_axes(components, self.dims)
+        self.explained_variance_ratio_ = _zero_axes(ratio, self.dims)
         self.n_features_in_ = n_points
         return self
 
@@ -277,6 +281,20 @@ class SemanticSpace(TransformerMixin, BaseEstimator):
             space.explained_variance_ratio_ = f["explained_variance_ratio"]
         space.n_features_in_ = len(space.mean_)
         return space
+
+
+def _zero_axes(fitted: np.ndarray, dims: int) -> np.ndarray:
+    """``fitted`` (per axis along its first dimension) completed with zeros to ``dims`` axes.
+
+    A tiny grammar's universe can have fewer distinct pq-grams, or fewer semantic classes,
+    than the space has dimensions; that cannot be known from params before enumeration.
+    The fit then takes every direction the data has, and the remaining axes are zero for
+    every program: a space of the configured shape whose distances are those of the
+    directions that exist."""
+    missing = dims - fitted.shape[0]
+    if missing <= 0:
+        return fitted
+    return np.concatenate([fitted, np.zeros((missing, *fitted.shape[1:]), fitted.dtype)])
 
 
 def program_semantics(universe: Universe, class_coords: np.ndarray) -> np.ndarray:

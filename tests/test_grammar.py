@@ -154,10 +154,90 @@ def test_infix_parser_fuzz(text):
         assert parse_infix(result.infix(), g) == result
 
 
-def test_deep_input_does_not_raise():
+DEEP = 10_000  # levels: far beyond Python's recursion limit (1,000)
+
+
+def _chain(ops, leaf: Program) -> Program:
+    p = leaf
+    for op in reversed(ops):
+        p = Program(op, (p,)) if op in ("neg", "abs") else Program(op, (Program("x"), p))
+    return p
+
+
+def test_a_program_ten_thousand_levels_deep_parses_prints_and_evaluates():
     g = make_grammar()
-    assert isinstance(parse_prefix("neg " * 5000 + "x", g), Program)
-    assert isinstance(parse_infix("(" * 5000 + "x" + ")" * 5000, g), (Program, ParseError))
+    target = parse_prefix("add x 2", g)
+    deep = _chain(["neg"] * DEEP, target)  # an even number of negations: the target's function
+    assert deep.depth == DEEP + 2 and deep.size == DEEP + 3
+    assert parse_prefix("neg " * DEEP + "add x 2", g) == deep
+    assert parse_prefix(deep.tokens(), g) == deep
+    assert deep.infix() == "-(" * DEEP + "x + 2" + ")" * DEEP
+    assert parse_infix(deep.infix(), g) == deep
+    assert np.array_equal(g.evaluate(deep), g.evaluate(target))
+    assert g.evaluate(_chain(["neg"] * (DEEP - 1), target)).tolist() == (-g.evaluate(target)).tolist()
+    # equality, hashing and repr walk the tree too
+    twin = parse_prefix(deep.prefix(), g)
+    assert twin is not deep and twin == deep and hash(twin) == hash(deep) and len({twin, deep}) == 1
+    assert twin != _chain(["neg"] * DEEP, parse_prefix("add x 3", g))
+    assert repr(deep).count("Program(") == DEEP + 3
+    assert sum(1 for _ in deep.nodes()) == DEEP + 3
+
+
+def test_deep_binary_nesting_on_either_side():
+    g = make_grammar()
+    right = _chain(["sub"] * DEEP, Program("y"))  # x - (x - (x - ... y))
+    assert parse_infix(right.infix(), g) == right and parse_prefix(right.prefix(), g) == right
+    left = Program("y")
+    for _ in range(DEEP):  # ((y - x) - x) - ...: needs no parentheses at all
+        left = Program("sub", (left, Program("x")))
+    assert "(" not in left.infix()
+    assert parse_infix(left.infix(), g) == left
+    assert g.evaluate(left).tolist() == (g.grid[:, 1] - DEEP * g.grid[:, 0]).tolist()
+    mixed = _chain(["abs", "min", "neg", "mul"] * (DEEP // 4), Program("1"))
+    assert parse_infix(mixed.infix(), g) == mixed and parse_prefix(mixed.prefix(), g) == mixed
+    assert isinstance(parse_infix("(" * DEEP + "x" + ")" * DEEP, g), Program)
+    assert parse_infix("(" * DEEP + "x" + ")" * (DEEP - 1), g).kind == "incomplete"
+
+
+def test_a_pickled_program_carries_no_cached_hash():
+    import pickle
+
+    p = parse_prefix("add x mul y 2", G)
+    hash(p)
+    copy = pickle.loads(pickle.dumps(p))
+    assert copy == p and "_hash" not in copy.__dict__ and hash(copy) == hash(p)
+
+
+def test_an_out_of_bound_node_deep_down_still_taints_the_program():
+    g = make_grammar(value_bound=100)
+    p = _chain(["neg"] * DEEP, parse_prefix("mul mul mul x x mul x x x", g))  # 3**5 = 243 > 100
+    assert g.evaluate(p) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(programs(G), st.integers(min_value=1, max_value=8))
+def test_both_parsers_share_one_depth_limit(program, limit):
+    for parsed in (parse_prefix(program.prefix(), G, max_depth=limit), parse_infix(program.infix(), G, max_depth=limit)):
+        if program.depth > limit:
+            assert isinstance(parsed, ParseError) and parsed.kind == "too_deep"
+        else:
+            assert parsed == program
+    assert parse_prefix(program.prefix(), G, max_depth=None) == parse_infix(program.infix(), G, max_depth=None) == program
+
+
+def test_the_default_depth_limit_is_the_module_setting():
+    import inspect
+
+    from synthgen import grammar
+
+    for parser in (parse_prefix, parse_infix):
+        assert inspect.signature(parser).parameters["max_depth"].default is grammar.MAX_PARSE_DEPTH
+
+
+def test_unicode_digits_are_a_parse_error_not_an_exception():
+    g = make_grammar(constants=(-2, 2))
+    for text in ("- ²", "-²", "x + -²", "- ١", "neg(²)"):
+        assert isinstance(parse_infix(text, g), ParseError), text
 
 
 def test_no_eval_or_exec_in_the_package():

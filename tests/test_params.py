@@ -61,6 +61,8 @@ BAD = [
     ("splits.guard", "some", "splits.guard = 'some': must be held_out (the support splits) or all (every split)"),
     ("splits.pool", "classes", "splits.pool = 'classes': must be representatives"),
     ("splits.min_size", 8, "splits: min_size (8) exceeds grammar.max_size (7)"),
+    ("grammar.max_size", 5, "splits: the grammar has 17,825 programs of size min_size (2) to max_size (5), "
+                            "fewer than train_size + test_size (21,000)"),
     ("scaling.sizes", {"xs": DEFAULT["scaling"]["sizes"]["xs"]}, "must name at least 2 model sizes"),
     ("scaling.sizes", {**DEFAULT["scaling"]["sizes"], "XL": DEFAULT["scaling"]["sizes"]["l"]}, "size name 'XL' must be"),
     ("scaling.sizes", {**DEFAULT["scaling"]["sizes"], "xl": {"encoder_layers": 1, "decoder_layers": 1, "width": 30, "heads": 4}},
@@ -110,8 +112,8 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
 
 
 def test_overrides_are_validated_too(tmp_path):
-    p = load_params(ROOT / "profiles" / "default.yaml", {"grammar.max_size": 5})
-    assert p.grammar.max_size == 5
+    p = load_params(ROOT / "profiles" / "default.yaml", {"grammar.max_size": 6})
+    assert p.grammar.max_size == 6
     with pytest.raises(ParamsError, match="grammar.max_size = -1"):
         load_params(ROOT / "profiles" / "default.yaml", {"grammar.max_size": -1})
     with pytest.raises(ParamsError, match="unknown key 'maxsize'"):

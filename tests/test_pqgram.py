@@ -20,7 +20,7 @@ from synthgen.pqgram import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}}
+SMOKE = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}, "splits.train_size": 800}  # as profiles/smoke.yaml
 
 
 def tree(op: str, *children: Program) -> Program:
@@ -165,6 +165,21 @@ def test_universe_builder_equals_per_tree_profiles(universe, p, q):
     assert built.vocabulary == per_tree.vocabulary == tuple(sorted(built.vocabulary))
     assert built.counts.shape == per_tree.counts.shape == (len(universe), len(built.vocabulary))
     assert built.counts.has_sorted_indices
+    assert (built.counts != per_tree.counts).nnz == 0
+
+
+@pytest.mark.parametrize("unary, binary", [((), ("add", "mul")), ((), ()), (("abs",), ())])
+def test_universe_builder_handles_sizes_without_programs(unary, binary):
+    """Without unary operators every even size is empty; without any operator, every size
+    above 1.  The builder skips such sizes and still equals the per-tree profiles."""
+    from synthgen.enumeration import enumerate_universe
+    from tests.conftest import make_grammar
+
+    u = enumerate_universe(make_grammar(unary=unary, binary=binary, max_size=5))
+    built = universe_profiles(u, 2, 3)
+    per_tree = program_profiles((u.program(i) for i in range(len(u))), 2, 3)
+    assert built.vocabulary == per_tree.vocabulary
+    assert built.counts.shape == (len(u), len(built.vocabulary))
     assert (built.counts != per_tree.counts).nnz == 0
 
 

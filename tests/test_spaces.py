@@ -27,7 +27,8 @@ from synthgen.spaces import (
 ROOT = Path(__file__).resolve().parents[1]
 # The smoke grammar with a value bound low enough that some programs leave it (x*y*3
 # reaches 27 on the grid).
-SMALL = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}, "grammar.value_bound": 20}
+SMALL = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}, "grammar.value_bound": 20,
+         "splits.train_size": 800}  # the smoke profile's: 17,830 programs hold no default-sized split
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +91,33 @@ def test_programs_outside_the_universe_are_placed(universe, syntax):
     assert coords.shape == (1, 16) and np.isfinite(coords).all()
 
 
+def test_a_universe_with_fewer_directions_than_dims_gets_zero_axes():
+    """A tiny grammar has fewer distinct pq-grams and classes than the spaces have
+    dimensions: the fit takes every direction there is, the other axes are zero, and
+    distances are those of the full-rank space."""
+    u = enumerate_universe(Grammar(("x",), (1,), (), ("max",), 3, -3, 3, 100))  # 6 programs, 3 classes
+    profiles = universe_profiles(u, 2, 3)
+    n_grams = len(profiles.vocabulary)
+    wide = SyntaxSpace(dims=n_grams + 5, fit_sample=None).fit(profiles)
+    coords = wide.transform(profiles)
+    assert coords.shape == (len(u), n_grams + 5) and not coords[:, n_grams:].any()
+    assert wide.explained_variance_ratio_.sum() == pytest.approx(1.0)
+    full = profiles.counts.toarray().astype(float)  # an orthonormal basis of every gram keeps distances
+    pairs = np.linalg.norm(full[:, None] - full[None], axis=-1)
+    np.testing.assert_allclose(np.linalg.norm(coords[:, None] - coords[None], axis=-1), pairs, atol=1e-4)
+    semantics = SemanticSpace(dims=u.grammar.n_points).fit(u)
+    assert u.n_classes < u.grammar.n_points
+    points = semantics.transform(u)
+    assert points.shape == (u.n_classes, u.grammar.n_points) and not points[:, u.n_classes:].any()
+    assert np.isfinite(points).all()
+    one_function = SemanticSpace(dims=3).fit(np.array([[1, 2, 3]]))  # a grammar whose programs all agree
+    assert not one_function.transform(np.array([[1, 2, 3]])).any()
+    assert np.isfinite(one_function.explained_variance_ratio_).all()
+
+
 def test_syntax_space_validates_in_fit(profiles):
     with pytest.raises(ValueError, match="dims"):
         SyntaxSpace(dims=0).fit(profiles)
-    with pytest.raises(ValueError, match="distinct pq-grams"):
-        SyntaxSpace(dims=len(profiles.vocabulary)).fit(profiles)
     with pytest.raises(ValueError, match="fit_sample"):
         SyntaxSpace(dims=16, fit_sample=8).fit(profiles)
     with pytest.raises(ValueError, match="p=2, q=3"):
