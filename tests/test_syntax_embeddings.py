@@ -16,7 +16,7 @@ from synthgen.enumeration import enumerate_universe
 from synthgen.grammar import Grammar, parse_prefix
 from synthgen.params import SYNTAX_EMBEDDINGS, ParamsError, load_params
 from synthgen.pqgram import (
-    pq_distance, pq_distance_of_jaccard, pq_distance_rows, pq_intersections, pq_nearest_distances, pq_profile,
+    pq_distance, pq_distance_of_jaccard, pq_distance_rows, pq_intersections, pq_nearest_distances,
     universe_profiles,
 )
 from synthgen.spaces import SYNTAX_SPACES, LandmarkSyntaxSpace, load_syntax_space, syntax_space
