@@ -105,6 +105,7 @@ def main() -> None:
     profiles, t_profiles = timed(f"pq-gram profiles, vectorised ({n:,} programs)", lambda: universe_profiles(universe, P.syntax.p, P.syntax.q), n)
     if not args.paper:
         build = build_spaces(P, universe, profiles, t_profiles, seed, timed)
+    del universe  # the constructions read the profiles only: at the paper size this frees gigabytes
 
     # --- every construction of the syntactic space, measured the same way ---
     check, _ = timed("fidelity sample: exact distances of 5,000 pairs and 1,000 x 10 nearest", lambda: fidelity.syntax_check(profiles.counts, P.seed))

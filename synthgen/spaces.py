@@ -51,7 +51,8 @@ SYNTAX_SPACE_FILE = "syntax_space.npz"
 SEMANTICS_FILE = "semantics.npy"
 SEMANTIC_SPACE_FILE = "semantic_space.npz"
 
-_CHUNK = 1 << 18  # rows projected at a time: bounds the float64 intermediate to 64 MB
+# coordinates placed at a time, float64: 64 MB (2**18 programs of 32 dims), whatever the width
+_CHUNK_VALUES = 1 << 23
 # rows placed at a time by landmark MDS: their intersections with 1,000 landmarks (a quarter
 # of the pairs share a gram) take about 12 bytes each, ~50 MB
 _LANDMARK_CHUNK = 1 << 14
@@ -133,8 +134,9 @@ class _ProfileSpace(TransformerMixin, BaseEstimator):
 
     def _project(self, counts: sp.csr_matrix) -> np.ndarray:
         out = np.empty((counts.shape[0], self.dims), np.float32)
-        for start in range(0, counts.shape[0], _CHUNK):
-            out[start : start + _CHUNK] = self._place(counts[start : start + _CHUNK])
+        chunk = max(1, _CHUNK_VALUES // self.dims)
+        for start in range(0, counts.shape[0], chunk):
+            out[start : start + chunk] = self._place(counts[start : start + chunk])
         return out
 
     # --- persistence ----------------------------------------------------------------
