@@ -176,13 +176,35 @@ class EnumerationParams(_Section):
         return v
 
 
+# The constructions of the syntactic space (synthgen/spaces.py builds each; a test checks
+# that the two lists agree).  svd is the paper's.
+SYNTAX_EMBEDDINGS = ("svd", "tfidf_svd", "random_projection", "landmark_mds")
+MAX_LANDMARKS = 10_000  # their distance matrix is dense: 10,000 take 0.8 GB and an eigh of minutes
+
+
 class SyntaxParams(_Section):
-    """The syntactic space: pq-gram profiles projected by truncated SVD (STUDY.md section 3)."""
+    """The syntactic space: pq-gram profiles embedded in ``dims`` dimensions (STUDY.md section 3)."""
 
     p: int = Field(description="pq-gram stem: a node and its p-1 ancestors")
     q: int = Field(description="pq-gram base: q consecutive children")
+    embedding: str = Field(description="the construction; svd is the paper's truncated SVD of the counts")
     dims: int
-    fit_sample: int | None = Field(description="programs the SVD is fitted on; None: all")
+    fit_sample: int | None = Field(description="programs the SVD (svd, tfidf_svd) is fitted on; None: all")
+    landmarks: int = Field(description="landmark programs of landmark_mds")
+
+    @field_validator("embedding")
+    @classmethod
+    def _embedding(cls, v: str) -> str:
+        if v not in SYNTAX_EMBEDDINGS:
+            raise ValueError(f"must be one of {', '.join(SYNTAX_EMBEDDINGS)}")
+        return v
+
+    @field_validator("landmarks")
+    @classmethod
+    def _landmarks(cls, v: int) -> int:
+        if not 2 <= v <= MAX_LANDMARKS:
+            raise ValueError(f"must be an integer from 2 to {MAX_LANDMARKS}")
+        return v
 
     @field_validator("p", "q")
     @classmethod
@@ -199,9 +221,12 @@ class SyntaxParams(_Section):
         return v
 
     @model_validator(mode="after")
-    def _sample_covers_dims(self) -> "SyntaxParams":
+    def _samples_cover_dims(self) -> "SyntaxParams":
         if self.fit_sample is not None and self.fit_sample < self.dims:
             raise ValueError(f"fit_sample ({self.fit_sample}) must be null or at least dims ({self.dims})")
+        if self.landmarks <= self.dims:
+            # classical MDS of L landmarks has at most L - 1 axes (one is lost to centring)
+            raise ValueError(f"landmarks ({self.landmarks}) must be greater than dims ({self.dims})")
         return self
 
 

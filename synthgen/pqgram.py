@@ -151,25 +151,55 @@ def pq_distance_rows(counts: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.
 
 def pq_nearest_distance(query: sp.csr_matrix, train: sp.csr_matrix, block: int = 64) -> np.ndarray:
     """Exact pq-gram distance from each query profile (row) to its nearest training
-    profile: the exact counterpart of an OOD distance in the syntactic space.
+    profile: the exact counterpart of an OOD distance in the syntactic space."""
+    return pq_nearest_distances(query, train, 1, block)[:, 0]
+
+
+def pq_nearest_distances(query: sp.csr_matrix, train: sp.csr_matrix, k: int, block: int = 64) -> np.ndarray:
+    """Exact pq-gram distances from each query profile to its ``k`` nearest training
+    profiles, nearest first (shape ``len(query) x k``).
 
     A bag intersection ``sum_j min(a_j, b_j)`` is a dot product once each count ``c`` is
     written as ``c`` ones (a unary code), so a block of queries against every training
     profile is one sparse-times-dense product; ``block`` bounds its memory
     (``len(train) * block`` floats)."""
-    width = int(max(query.max(), train.max(), 1))
+    if not 1 <= k <= train.shape[0]:
+        raise ValueError(f"k must be from 1 to the {train.shape[0]} training profiles, got {k}")
+    width = max(_max_count(query), _max_count(train), 1)
     train_code, query_code = _unary_code(train, width), _unary_code(query, width)
     # Sizes and intersections are small integers, exact in float32; the block is divided
     # in place, so the only rounding is that of one division per pair.
     train_size = np.asarray(train.sum(axis=1), dtype=np.float32).ravel()
     query_size = np.asarray(query.sum(axis=1), dtype=np.float32).ravel()
-    out = np.empty(query.shape[0])
+    out = np.empty((query.shape[0], k))
     for start in range(0, query.shape[0], block):
         stop = min(start + block, query.shape[0])
         share = train_code @ query_code[start:stop].T.toarray()  # |P1 ∩ P2|
         share /= np.maximum(np.add.outer(train_size, query_size[start:stop]), 1)  # / |P1 ⊎ P2|
-        out[start:stop] = 1.0 - 2.0 * share.max(axis=0).astype(np.float64)
+        top = share.max(axis=0)[None] if k == 1 else -np.sort(-np.partition(share, -k, axis=0)[-k:], axis=0)
+        out[start:stop] = (1.0 - 2.0 * top.astype(np.float64)).T
     return out
+
+
+def pq_intersections(query: sp.csr_matrix, reference: sp.csr_matrix) -> sp.csr_matrix:
+    """Bag intersections ``|P_i ∩ R_j|`` of every query profile with every reference
+    profile, stored only for the pairs that share a gram (float32, exact integers).  The
+    unary code makes them one sparse product, which visits only sharing pairs: three
+    random programs in four share no gram.  A row's entries, and their order, depend on
+    that row and the reference alone."""
+    width = max(_max_count(query), _max_count(reference), 1)
+    return sp.csr_matrix(_unary_code(query, width) @ _unary_code(reference, width).T)
+
+
+def pq_distance_of_jaccard(jaccard: np.ndarray) -> np.ndarray:
+    """The pq-gram distance from the weighted Jaccard similarity ``J = |a ∩ b| / |a ∪ b|``
+    of two bags: ``1 - 2|a ∩ b| / (|a| + |b|) = 1 - 2J / (1 + J)``, a decreasing function of J."""
+    jaccard = np.asarray(jaccard, dtype=np.float64)
+    return 1.0 - 2.0 * jaccard / (1.0 + jaccard)
+
+
+def _max_count(counts: sp.csr_matrix) -> int:
+    return int(counts.data.max()) if counts.nnz else 0
 
 
 def _unary_code(counts: sp.csr_matrix, width: int) -> sp.csr_matrix:

@@ -1,8 +1,11 @@
 """The study's two metric spaces (STUDY.md section 3), as scikit-learn transformers.
 
-- :class:`SyntaxSpace`: a program's pq-gram profile (counts), projected by truncated SVD.
-  Euclidean distance there stands in for the pq-gram distance; notebook 03 measures how
-  well.  One point per program.
+- The syntactic space: a program's pq-gram profile (counts), embedded in ``dims``
+  dimensions by one of four constructions (``syntax.embedding``): :class:`SyntaxSpace`
+  (``svd``, the paper's truncated SVD), :class:`TfidfSyntaxSpace` (``tfidf_svd``),
+  :class:`ProjectionSyntaxSpace` (``random_projection``) and :class:`LandmarkSyntaxSpace`
+  (``landmark_mds``, on the exact distance).  Euclidean distance there stands in for the
+  pq-gram distance; notebook 03 measures how well, for each.  One point per program.
 - :class:`SemanticSpace`: a program's outputs on the grid, optionally squashed (``asinh``
   tames values up to the value bound), z-scored per grid point, projected by PCA.  One
   point per semantic class: programs of a class share their outputs, hence their point.
@@ -11,7 +14,7 @@
 Both are fitted once, on the universe, and then place any program in the same space:
 a universe program (by the vectorised builders) and a new one, e.g. a model's output (one
 tree at a time) get the same coordinates.  Their parameters are saved as plain ``.npz``
-arrays (no pickle) and reload with :meth:`SyntaxSpace.load` / :meth:`SemanticSpace.load`.
+arrays (no pickle) and reload with :func:`load_syntax_space` / :meth:`SemanticSpace.load`.
 :func:`write_spaces` writes a fitted pair and the universe's coordinates atomically, with
 the same bytes for the same params.
 """
@@ -29,11 +32,16 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.preprocessing import normalize
+from sklearn.random_projection import GaussianRandomProjection
 from sklearn.utils.validation import check_is_fitted
 
 from synthgen.atomic import atomic_path, write_text
 from synthgen.grammar import Grammar, Program
-from synthgen.pqgram import NULL, PQProfiles, check_pq, gram_text, program_profiles, universe_profiles
+from synthgen.pqgram import (
+    NULL, PQProfiles, check_pq, gram_text, pq_intersections, program_profiles, universe_profiles,
+)
 from synthgen.universe import Universe
 
 PROFILES_FILE = "pq_profiles.npz"
@@ -43,7 +51,11 @@ SYNTAX_SPACE_FILE = "syntax_space.npz"
 SEMANTICS_FILE = "semantics.npy"
 SEMANTIC_SPACE_FILE = "semantic_space.npz"
 
-_CHUNK = 1 << 18  # rows projected at a time: bounds the float64 intermediate to 64 MB
+# coordinates placed at a time, float64: 64 MB (2**18 programs of 32 dims), whatever the width
+_CHUNK_VALUES = 1 << 23
+# rows placed at a time by landmark MDS: their intersections with 1,000 landmarks (a quarter
+# of the pairs share a gram) take about 12 bytes each, ~50 MB
+_LANDMARK_CHUNK = 1 << 14
 
 
 def _positive_int(name: str, value, low: int = 1) -> None:
@@ -54,33 +66,25 @@ def _positive_int(name: str, value, low: int = 1) -> None:
 # --- syntax -------------------------------------------------------------------------
 
 
-class SyntaxSpace(TransformerMixin, BaseEstimator):
-    """pq-gram profile -> truncated SVD to ``dims`` dimensions.
+class _ProfileSpace(TransformerMixin, BaseEstimator):
+    """What every construction of the syntactic space shares: it reads pq-gram profiles
+    and places each program by its own row alone, in chunks, so that a program gets the
+    same bits whether it is placed alone or with twenty million others and no step holds
+    more than a chunk's intermediate.
 
     ``fit`` and ``transform`` take a :class:`Universe` (its programs, by the vectorised
     builder), a sequence of :class:`Program` trees, or prebuilt :class:`PQProfiles`.
-    The SVD is fitted on ``fit_sample`` rows drawn with ``random_state`` (all rows when
-    ``None`` or when there are fewer), for speed: on the default universe a sample of
-    200,000 keeps the same share of all rows' variance as a fit on all two million
-    (notebook 03).  Grams outside the fitted vocabulary (possible for programs larger
-    than the universe's) are dropped by ``transform``.
+    Grams outside the fitted vocabulary (possible for programs larger than the
+    universe's) are dropped by ``transform``.  A subclass names its ``embedding``, lists
+    its ``_fitted`` arrays (saved as ``name``, held as ``name_``) and writes ``_fit``
+    and ``_place`` (one chunk of count rows -> float64 coordinates)."""
 
-    Fitted: ``vocabulary_`` (gram tuples, the columns), ``components_`` (float32,
-    ``dims`` x grams), ``singular_values_``, ``explained_variance_ratio_`` (on the fit rows).
-    """
-
-    def __init__(self, p: int = 2, q: int = 3, dims: int = 32, fit_sample: int | None = 200_000, random_state: int = 0):
-        self.p = p
-        self.q = q
-        self.dims = dims
-        self.fit_sample = fit_sample
-        self.random_state = random_state
+    embedding: str
+    _fitted: tuple[str, ...]
 
     def _validate(self) -> None:
         check_pq(self.p, self.q)
         _positive_int("dims", self.dims)
-        if self.fit_sample is not None:
-            _positive_int("fit_sample", self.fit_sample, low=self.dims)
         _positive_int("random_state", self.random_state, low=0)
 
     def profiles(self, X) -> PQProfiles:
@@ -98,71 +102,284 @@ class SyntaxSpace(TransformerMixin, BaseEstimator):
             return program_profiles(_programs(X), self.p, self.q, vocabulary)
         return profiles if vocabulary is None else profiles.reindex(vocabulary)
 
-    def fit(self, X, y=None) -> "SyntaxSpace":
-        self._fit(self._profiles(X, None))  # a refit starts afresh, on the new data's grams
+    def fit(self, X, y=None):
+        self._start_fit(self._profiles(X, None))  # a refit starts afresh, on the new data's grams
         return self
 
     def fit_transform(self, X, y=None) -> np.ndarray:
         profiles = self._profiles(X, None)  # built once, used for both steps
-        self._fit(profiles)
+        self._start_fit(profiles)
         return self._project(profiles.counts)
 
     def transform(self, X) -> np.ndarray:
         """Coordinates, float32, one row per program."""
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "vocabulary_")
         return self._project(self.profiles(X).counts)
 
-    def _fit(self, profiles: PQProfiles) -> None:
+    def _start_fit(self, profiles: PQProfiles) -> None:
         self._validate()
-        counts = profiles.counts
-        n_rows, n_grams = counts.shape
-        rng = np.random.default_rng(self.random_state)
-        if self.fit_sample is not None and self.fit_sample < n_rows:
-            counts = counts[np.sort(rng.choice(n_rows, self.fit_sample, replace=False))]
-        axes = min(self.dims, *counts.shape)  # fewer only for a tiny grammar: see _zero_axes
-        svd = TruncatedSVD(axes, algorithm="randomized", random_state=self.random_state)
-        svd.fit(counts.astype(np.float32))
+        n_grams = profiles.counts.shape[1]
         self.vocabulary_ = profiles.vocabulary
-        # float32 from the start, so that a reloaded space computes exactly what this one does
-        self.components_ = _zero_axes(svd.components_.astype(np.float32), self.dims)
-        self.singular_values_ = _zero_axes(svd.singular_values_.astype(np.float64), self.dims)
-        self.explained_variance_ratio_ = _zero_axes(svd.explained_variance_ratio_.astype(np.float64), self.dims)
         self.n_features_in_ = n_grams
+        self._fit(profiles)
+
+    def _sample(self, counts: sp.csr_matrix, size: int | None) -> sp.csr_matrix:
+        """``size`` rows drawn with ``random_state`` (all rows when ``None`` or fewer)."""
+        rng = np.random.default_rng(self.random_state)
+        if size is not None and size < counts.shape[0]:
+            return counts[np.sort(rng.choice(counts.shape[0], size, replace=False))]
+        return counts
 
     def _project(self, counts: sp.csr_matrix) -> np.ndarray:
-        # Each row's product is computed alone (CSR times dense, row by row), so a program
-        # gets the same bits whether it is projected alone or with two million others.
-        basis = self.components_.T.astype(np.float64)
         out = np.empty((counts.shape[0], self.dims), np.float32)
-        for start in range(0, counts.shape[0], _CHUNK):
-            out[start : start + _CHUNK] = counts[start : start + _CHUNK] @ basis
+        chunk = max(1, _CHUNK_VALUES // self.dims)
+        for start in range(0, counts.shape[0], chunk):
+            out[start : start + chunk] = self._place(counts[start : start + chunk])
         return out
 
     # --- persistence ----------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "vocabulary_")
+        head = {"params": np.array(json.dumps(self.get_params(), sort_keys=True))}
+        if self.embedding != SyntaxSpace.embedding:  # the paper's space keeps the file it always had
+            head["embedding"] = np.array(self.embedding)
         _write_npz(
             path,
             {
-                "params": np.array(json.dumps(self.get_params(), sort_keys=True)),
+                **head,
                 "vocabulary": np.array(self.vocabulary_, dtype=str).reshape(len(self.vocabulary_), self.p + self.q),
-                "components": self.components_,
-                "singular_values": self.singular_values_,
-                "explained_variance_ratio": self.explained_variance_ratio_,
+                **{name: getattr(self, f"{name}_") for name in self._fitted},
             },
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "SyntaxSpace":
+    def load(cls, path: str | Path):
         with np.load(path, allow_pickle=False) as f:
             space = cls(**json.loads(str(f["params"])))
             space.vocabulary_ = tuple(tuple(str(label) for label in row) for row in f["vocabulary"])
-            space.components_ = f["components"]
-            space.singular_values_ = f["singular_values"]
-            space.explained_variance_ratio_ = f["explained_variance_ratio"]
+            for name in cls._fitted:
+                setattr(space, f"{name}_", f[name])
         space.n_features_in_ = len(space.vocabulary_)
+        space._restore()
         return space
+
+    def _restore(self) -> None:
+        """Rebuild what is derived from the saved arrays (nothing, unless overridden)."""
+
+
+class SyntaxSpace(_ProfileSpace):
+    """The paper's construction (``svd``): pq-gram counts -> truncated SVD to ``dims``.
+
+    The SVD is fitted on ``fit_sample`` rows drawn with ``random_state`` (all rows when
+    ``None`` or when there are fewer), for speed: on the default universe a sample of
+    200,000 keeps the same share of all rows' variance as a fit on all two million
+    (notebook 03).
+
+    Fitted: ``vocabulary_`` (gram tuples, the columns), ``components_`` (float32,
+    ``dims`` x grams), ``singular_values_``, ``explained_variance_ratio_`` (on the fit rows).
+    """
+
+    embedding = "svd"
+    _fitted = ("components", "singular_values", "explained_variance_ratio")
+
+    def __init__(self, p: int = 2, q: int = 3, dims: int = 32, fit_sample: int | None = 200_000, random_state: int = 0):
+        self.p = p
+        self.q = q
+        self.dims = dims
+        self.fit_sample = fit_sample
+        self.random_state = random_state
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.fit_sample is not None:
+            _positive_int("fit_sample", self.fit_sample, low=self.dims)
+
+    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """The rows the SVD sees: raw counts here."""
+        return counts
+
+    def _fit(self, profiles: PQProfiles) -> None:
+        rows = self._weigh_fit(self._sample(profiles.counts, self.fit_sample))
+        axes = min(self.dims, *rows.shape)  # fewer only for a tiny grammar: see _zero_axes
+        svd = TruncatedSVD(axes, algorithm="randomized", random_state=self.random_state)
+        svd.fit(rows.astype(np.float32))
+        # float32 from the start, so that a reloaded space computes exactly what this one does
+        self.components_ = _zero_axes(svd.components_.astype(np.float32), self.dims)
+        self.singular_values_ = _zero_axes(svd.singular_values_.astype(np.float64), self.dims)
+        self.explained_variance_ratio_ = _zero_axes(svd.explained_variance_ratio_.astype(np.float64), self.dims)
+        self._restore()
+
+    def _weigh_fit(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        return self._weigh(counts)
+
+    def _restore(self) -> None:
+        self._basis = self.components_.T.astype(np.float64)
+
+    def _place(self, counts: sp.csr_matrix) -> np.ndarray:
+        # CSR times dense computes each row's product alone, whatever the chunk
+        return self._weigh(counts) @ self._basis
+
+
+class TfidfSyntaxSpace(SyntaxSpace):
+    """``tfidf_svd``: pq-gram counts -> sublinear tf-idf (``1 + ln count``, times the
+    gram's smoothed inverse document frequency), each row scaled to unit length -> SVD.
+
+    The row scaling makes a small program as long as a large one, as the pq-gram distance
+    divides by the profiles' sizes; the idf keeps the commonest grams (a leaf under
+    ``add``) from filling the leading axes.  The idf is learnt on the same ``fit_sample``
+    rows as the SVD (scikit-learn's ``TfidfTransformer``).  Fitted: as :class:`SyntaxSpace`,
+    plus ``idf_``."""
+
+    embedding = "tfidf_svd"
+    _fitted = SyntaxSpace._fitted + ("idf",)
+
+    def _weigh_fit(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        self.idf_ = TfidfTransformer(sublinear_tf=True).fit(counts).idf_.astype(np.float64)
+        return self._weigh(counts)
+
+    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        tfidf = TfidfTransformer(sublinear_tf=True)
+        tfidf.idf_, tfidf.n_features_in_ = self.idf_, len(self.idf_)
+        return tfidf.transform(counts.astype(np.float64))
+
+
+class ProjectionSyntaxSpace(_ProfileSpace):
+    """``random_projection``: each profile divided by its size (L1), then a Gaussian
+    random projection (Johnson-Lindenstrauss) to ``dims``.
+
+    Why: the pq-gram distance is an L1 distance between profiles divided by their sizes
+    (``|a - b|_1 / (|a| + |b|)``), and the programs nearest to each other differ in a few
+    grams, each in its own direction of a flat spectrum.  An SVD keeps the 32 directions of
+    most variance and drops most such differences; a random projection keeps a random
+    shadow of every difference, shrunk by about the same factor.  Nothing is learnt from the
+    data but the vocabulary.  Fitted: ``components_`` (float32, ``dims`` x grams)."""
+
+    embedding = "random_projection"
+    _fitted = ("components",)
+
+    def __init__(self, p: int = 2, q: int = 3, dims: int = 32, random_state: int = 0):
+        self.p = p
+        self.q = q
+        self.dims = dims
+        self.random_state = random_state
+
+    def _fit(self, profiles: PQProfiles) -> None:
+        projection = GaussianRandomProjection(self.dims, random_state=self.random_state)
+        projection.fit(profiles.counts[:1])  # reads only the number of grams
+        self.components_ = projection.components_.astype(np.float32)
+        self._restore()
+
+    def _restore(self) -> None:
+        self._basis = self.components_.T.astype(np.float64)
+
+    def _place(self, counts: sp.csr_matrix) -> np.ndarray:
+        return normalize(counts.astype(np.float64), norm="l1") @ self._basis
+
+
+class LandmarkSyntaxSpace(_ProfileSpace):
+    """``landmark_mds``: landmark (Nystrom) MDS on the exact pq-gram distance.
+
+    ``landmarks`` programs, drawn with ``random_state``, are placed by classical MDS of
+    their exact distances; every program is then placed by its exact distances to the
+    landmarks alone (de Silva and Tenenbaum 2004): ``x = -1/2 P' (d^2 - mean_d^2)``.
+
+    The distance embedded is ``sqrt(1 - J)``, J the weighted Jaccard similarity of the
+    two profiles: it is a monotone function of the pq-gram distance
+    (:func:`~synthgen.pqgram.pq_distance_of_jaccard` maps back), and, unlike the pq-gram
+    distance itself, Euclidean (the min/max kernel J is positive definite), so with all
+    axes kept the landmarks' distances are reproduced exactly.  ``1 - J`` is 1 for a pair
+    that shares no gram, so ``x = 1/2 P' J + c``: only the sparse sharing pairs are
+    computed, one chunk of programs at a time.
+
+    Fitted: the landmarks' profiles as CSR arrays (``landmark_data_``,
+    ``landmark_indices_``, ``landmark_indptr_``), ``projection_`` (landmarks x ``dims``,
+    ``P / 2``), ``offset_`` (``c``), ``eigenvalues_`` (the MDS spectrum of the landmarks,
+    all of it, largest first)."""
+
+    embedding = "landmark_mds"
+    _fitted = ("landmark_data", "landmark_indices", "landmark_indptr", "projection", "offset", "eigenvalues")
+
+    def __init__(self, p: int = 2, q: int = 3, dims: int = 32, landmarks: int = 1000, random_state: int = 0):
+        self.p = p
+        self.q = q
+        self.dims = dims
+        self.landmarks = landmarks
+        self.random_state = random_state
+
+    def _validate(self) -> None:
+        super()._validate()
+        _positive_int("landmarks", self.landmarks, low=self.dims + 1)
+
+    def _fit(self, profiles: PQProfiles) -> None:
+        counts = profiles.counts
+        if counts.shape[0] < self.landmarks:
+            raise ValueError(f"landmarks ({self.landmarks}) exceeds the {counts.shape[0]} programs to draw them from")
+        landmark_counts = self._sample(counts, self.landmarks)
+        self.landmark_data_, self.landmark_indices_ = landmark_counts.data.copy(), landmark_counts.indices.copy()
+        self.landmark_indptr_ = landmark_counts.indptr.astype(np.int64)
+        self._restore()
+        squared = 1.0 - self._jaccard(landmark_counts).toarray()  # (1 - J) between landmarks
+        # classical MDS: double centring, then the leading eigenvectors
+        centred = squared - squared.mean(axis=0) - squared.mean(axis=1)[:, None] + squared.mean()
+        eigenvalues, vectors = np.linalg.eigh(-0.5 * centred)
+        order = np.argsort(eigenvalues, kind="stable")[::-1]
+        eigenvalues, vectors = eigenvalues[order], vectors[:, order]
+        positive = int(np.count_nonzero(eigenvalues > 1e-9 * eigenvalues[0]))
+        if positive < self.dims:
+            raise ValueError(f"the landmarks' distances span only {positive} axes; dims ({self.dims}) must not exceed it: "
+                             "add landmarks or lower dims")
+        # eigh fixes each eigenvector only up to sign: make the largest entry positive
+        vectors = vectors[:, : self.dims]
+        vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(self.dims)])
+        half = vectors / np.sqrt(eigenvalues[: self.dims]) / 2
+        self.projection_ = half
+        self.offset_ = -(1.0 - squared.mean(axis=0)) @ half
+        self.eigenvalues_ = eigenvalues
+        self._restore()
+
+    def _restore(self) -> None:
+        self._landmark_counts = sp.csr_matrix(
+            (self.landmark_data_, self.landmark_indices_, self.landmark_indptr_),
+            shape=(len(self.landmark_indptr_) - 1, len(self.vocabulary_)),
+        )
+        self._landmark_sizes = np.asarray(self._landmark_counts.sum(axis=1), dtype=np.float64).ravel()
+
+    def _jaccard(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """Weighted Jaccard similarity of each row to each landmark, stored where > 0."""
+        shared = pq_intersections(counts, self._landmark_counts)
+        sizes = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
+        common = shared.data.astype(np.float64)
+        union = np.repeat(sizes, np.diff(shared.indptr)) + self._landmark_sizes[shared.indices] - common
+        return sp.csr_matrix((common / union, shared.indices, shared.indptr), shape=shared.shape)
+
+    def _place(self, counts: sp.csr_matrix) -> np.ndarray:
+        out = np.empty((counts.shape[0], self.dims))
+        # the sparse intersections of a chunk hold ~ a quarter of chunk x landmarks entries
+        for start in range(0, counts.shape[0], _LANDMARK_CHUNK):
+            out[start : start + _LANDMARK_CHUNK] = self._jaccard(counts[start : start + _LANDMARK_CHUNK]) @ self.projection_
+        return out + self.offset_
+
+
+# The constructions by name: params' syntax.embedding picks one (synthgen.params lists the names).
+SYNTAX_SPACES: dict[str, type[_ProfileSpace]] = {
+    cls.embedding: cls for cls in (SyntaxSpace, TfidfSyntaxSpace, ProjectionSyntaxSpace, LandmarkSyntaxSpace)
+}
+
+
+def syntax_space(params, random_state: int) -> _ProfileSpace:
+    """The syntactic space ``params`` (the ``syntax`` section) names, unfitted."""
+    cls = SYNTAX_SPACES[params.embedding]
+    knobs = {"p": params.p, "q": params.q, "dims": params.dims, "fit_sample": params.fit_sample,
+             "landmarks": params.landmarks, "random_state": random_state}
+    return cls(**{name: knobs[name] for name in cls._get_param_names()})
+
+
+def load_syntax_space(path: str | Path) -> _ProfileSpace:
+    """A saved syntactic space of any construction."""
+    with np.load(path, allow_pickle=False) as f:
+        embedding = str(f["embedding"]) if "embedding" in f.files else SyntaxSpace.embedding
+    return SYNTAX_SPACES[embedding].load(path)
 
 
 def leading_grams(space: SyntaxSpace, axes: int, top: int) -> pd.DataFrame:
@@ -317,7 +534,7 @@ def _programs(X) -> Sequence[Program]:
 def write_spaces(
     folder: str | Path,
     profiles: PQProfiles,
-    syntax: SyntaxSpace,
+    syntax: _ProfileSpace,
     syntax_coords: np.ndarray,
     semantics: SemanticSpace,
     semantic_coords: np.ndarray,
