@@ -1,7 +1,8 @@
 """The ``synthgen`` command line.
 
     synthgen profile NAME     make NAME (smoke, default, paper) the active params.yaml
-    synthgen check-params     validate params.yaml; exit 2 with one line if it is invalid
+    synthgen check-params     validate params.yaml, and for a small universe check that its splits
+                              can be drawn; exit 2 with one line if not
     synthgen release build|check   write data/ (the released benchmark) or check it reproduces
     synthgen score SPLIT FILE [--data DIR] [--notation auto|prefix|infix] [--json OUT]
                               score predicted programs on a released split
@@ -41,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "profile":
             print(use_profile(root, args.name))
         elif args.command == "check-params":
-            load_params(root / "params.yaml")
-            print(f"params.yaml is valid (profiles available: {', '.join(available_profiles(root))})")
+            from synthgen.feasibility import check_feasible
+
+            built = check_feasible(load_params(root / "params.yaml"))
+            how = "its splits drawn in memory" if built else "the universe is large: checked analytically"
+            print(f"params.yaml is valid ({how}; profiles available: {', '.join(available_profiles(root))})")
     except (ParamsError, FileNotFoundError) as err:
         print(f"synthgen: {err}", file=sys.stderr)
         return 2

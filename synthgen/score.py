@@ -162,6 +162,11 @@ def score_predictions(data: Path, split: str, predictions: Path, notation: str =
         passed[i] = np.array_equal(outputs, targets[i])
     table = pd.DataFrame({"program_id": ids, "valid": valid, "consistent": consistent, "pass@1": passed.astype(float)})
     table = pd.concat([table, test[[c for c in STRATA_COLUMNS if c in test.columns]]], axis=1)
+    # files released before format 2 lack the function and region of a task: derive them
+    if "semantic_class" not in table:
+        table["semantic_class"] = universe.semantic_class[ids].astype(np.int64)
+    if "region" not in table:
+        table["region"] = 0
     overall = function_estimate(table, n_boot, seed, f"score:{split}")
     lo, hi = overall.interval(confidence)
     summary = {"tasks": int(len(table)), "functions": int(table.semantic_class.nunique()),
@@ -169,7 +174,7 @@ def score_predictions(data: Path, split: str, predictions: Path, notation: str =
                "pass@1_per_function": overall.estimate, "ci_low": lo, "ci_high": hi,
                "confidence": confidence, "valid": float(valid.mean()), "consistent": float(consistent.mean())}
     rows = []
-    for column in ("kind", "commonness"):
+    for column in [c for c in ("kind", "commonness") if c in table]:
         for label, part in table.groupby(column, sort=True):
             e = function_estimate(part, n_boot, seed, f"score:{split}:{column}={label}")
             rows.append({"stratum": column, "value": label, "functions": int(part.semantic_class.nunique()),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +39,7 @@ from sklearn.random_projection import GaussianRandomProjection
 from sklearn.utils.validation import check_is_fitted
 
 from synthgen.atomic import atomic_path, write_text
+from synthgen.seeding import derive_seed
 from synthgen.grammar import Grammar, Program
 from synthgen.pqgram import (
     NULL, PQProfiles, check_pq, gram_text, pq_intersections, program_profiles, universe_profiles,
@@ -373,6 +375,35 @@ def syntax_space(params, random_state: int) -> _ProfileSpace:
     knobs = {"p": params.p, "q": params.q, "dims": params.dims, "fit_sample": params.fit_sample,
              "landmarks": params.landmarks, "random_state": random_state}
     return cls(**{name: knobs[name] for name in cls._get_param_names()})
+
+
+def syntax_seed(seed: int) -> int:
+    """The syntactic space's ``random_state``, from the study's root seed: its one source."""
+    return derive_seed(seed, "spaces-syntax", bits=32)
+
+
+@dataclass
+class Spaces:
+    """Both spaces of a universe, as the spaces stage builds and writes them."""
+
+    profiles: PQProfiles
+    syntax: _ProfileSpace
+    syntax_coords: np.ndarray  # (n_programs, syntax.dims) float32
+    semantics: "SemanticSpace"
+    semantic_coords: np.ndarray  # (n_classes, semantics.dims) float32
+
+    def write(self, folder: str | Path) -> None:
+        write_spaces(folder, self.profiles, self.syntax, self.syntax_coords, self.semantics, self.semantic_coords)
+
+
+def build_spaces(universe: Universe, params) -> Spaces:
+    """The pq-gram profiles and both spaces of ``universe`` configured by ``params`` (the
+    whole :class:`~synthgen.params.Params`): the recipe of the spaces stage, seed included."""
+    profiles = universe_profiles(universe, params.syntax.p, params.syntax.q)
+    syntax = syntax_space(params.syntax, random_state=syntax_seed(params.seed))
+    syntax_coords = syntax.fit_transform(profiles)
+    semantics = SemanticSpace(params.semantics.dims, params.semantics.transform).fit(universe)
+    return Spaces(profiles, syntax, syntax_coords, semantics, semantics.transform(universe).astype(np.float32))
 
 
 def load_syntax_space(path: str | Path) -> _ProfileSpace:

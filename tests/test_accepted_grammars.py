@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from synthgen.enumeration import enumerate_universe
+from synthgen.feasibility import check_feasible
 from synthgen.grammar import Grammar, analytic_counts
 from synthgen.params import BINARY_OPERATORS, UNARY_OPERATORS, Params, ParamsError, validate_params
-from synthgen.pqgram import universe_profiles
 from synthgen.profiles import profile_text
-from synthgen.spaces import SemanticSpace, SyntaxSpace
+from synthgen.spaces import build_spaces
 from synthgen.splits import SplitError, SplitInputs, make_splits
 from tests.conftest import ROOT
 
@@ -30,7 +30,7 @@ TINY = yaml.safe_load(profile_text(ROOT, "smoke"))
 TINY["splits"].update(
     min_size=1, train_size=16, test_size=2,
     density={"cells": 2, "neighbours": 1, "tilt": 1.0, "reference": 4, "fit_sample": None},
-    support={"region_share": 0.25},
+    support={"region_share": 0.25, "regions": 2},
 )
 TINY["syntax"].update(dims=4, fit_sample=None)
 TINY["semantics"].update(dims=2)
@@ -80,15 +80,13 @@ def _universe_and_spaces(P: Params) -> SplitInputs:
     grammar = Grammar.from_params(P.grammar)
     universe = enumerate_universe(grammar)
     assert len(universe) == sum(analytic_counts(grammar))
-    profiles = universe_profiles(universe, P.syntax.p, P.syntax.q)
+    spaces = build_spaces(universe, P)  # the spaces stage's recipe, as check-params uses it
+    profiles, syntax, syntax_coords = spaces.profiles, spaces.syntax, spaces.syntax_coords
+    semantics, semantic_coords = spaces.semantics, spaces.semantic_coords
     assert profiles.counts.shape[0] == len(universe)
     assert (np.asarray(profiles.counts.sum(axis=1)).ravel() > 0).all()  # every tree anchors a gram
-    syntax = SyntaxSpace(P.syntax.p, P.syntax.q, P.syntax.dims, P.syntax.fit_sample, random_state=P.seed)
-    syntax_coords = syntax.fit_transform(profiles)
     assert syntax_coords.shape == (len(universe), P.syntax.dims) and np.isfinite(syntax_coords).all()
     assert np.isfinite(syntax.explained_variance_ratio_).all()
-    semantics = SemanticSpace(P.semantics.dims, P.semantics.transform).fit(universe)
-    semantic_coords = semantics.transform(universe)
     assert semantic_coords.shape == (universe.n_classes, P.semantics.dims) and np.isfinite(semantic_coords).all()
     assert np.isfinite(semantics.explained_variance_ratio_).all()
     return SplitInputs(universe, syntax_coords, semantic_coords, profiles.counts)
@@ -104,16 +102,15 @@ def test_every_accepted_grammar_enumerates_and_builds_its_spaces(raw):
     event("ran")
 
 
-# TODO(issue 13, splits rewrite): make_splits refuses, with a SplitError after the
-# enumeration and the spaces have run, grammars that params accepts; each of SPLIT_FAILURES
-# is a minimal reproducer.  Once each is either satisfied or refused by params (where it
-# can be known before work), drop the xfails.  Any exception other than SplitError fails
-# these tests today.
+# Configurations the schema accepts but whose splits cannot be drawn: a fact of the
+# enumerated universe, not of the grammar alone.  `synthgen check-params` builds a small
+# universe in memory and refuses them in one line, before any stage runs
+# (synthgen/feasibility.py).
 SPLIT_FAILURES = {
     # 15 of 18 programs are in bound: 13 remain after the test set (2), for a training set of 16
     "iid_out_of_bound": ("tiny", {"variables": ["x"], "constants": [5], "unary": [], "binary": ["max", "mul", "sub", "min"],
                                   "max_size": 4, "grid": {"low": -3, "high": -1}, "value_bound": 10}),
-    # the held-out grams' region and the leakage guard leave 450 of 1,050 programs for 800
+    # the held-out grams' regions and the leakage guard leave too few programs for 800
     "support_syntax_training": ("smoke", {"unary": [], "binary": ["add", "mul"]}),
     # no program of the semantic region has all its pq-grams among 16 training programs
     "support_semantics_familiar": ("tiny", {"variables": ["z", "x", "y"], "constants": [], "unary": ["abs", "neg"],
@@ -122,24 +119,32 @@ SPLIT_FAILURES = {
 }
 
 
-@pytest.mark.xfail(raises=SplitError, strict=True, reason="TODO(issue 13): see SPLIT_FAILURES")
 @pytest.mark.parametrize("name", SPLIT_FAILURES)
-def test_known_split_failures(name):
+def test_unsatisfiable_splits_are_refused_by_check_params_in_one_line(name):
     profile, grammar = SPLIT_FAILURES[name]
     raw = copy.deepcopy(TINY) if profile == "tiny" else yaml.safe_load(profile_text(ROOT, profile))
     raw["grammar"].update(grammar)
     P = validate_params(raw)
-    make_splits(_universe_and_spaces(P), P.splits, P.seed)
+    with pytest.raises(ParamsError) as err:
+        check_feasible(P)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("params.yaml: splits: split ") and "needs" in message
 
 
-@pytest.mark.xfail(raises=SplitError, strict=False, reason="TODO(issue 13): see SPLIT_FAILURES")
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False)
 @given(tiny_params())
-def test_every_accepted_grammar_splits(raw):
+def test_every_accepted_grammar_splits_or_is_refused_before_any_work(raw):
     P = _accepted(raw)
     if P is None:
+        return
+    try:
+        assert check_feasible(P)  # every tiny universe is built and split in memory
+    except ParamsError as err:
+        assert "\n" not in str(err) and str(err).startswith("params.yaml: splits: ")
+        event("refused by check-params (splits)")
         return
     inputs = _universe_and_spaces(P)
     for split in make_splits(inputs, P.splits, P.seed):
         assert len(split.train) == P.splits.train_size and len(split.test) == P.splits.test_size
+    event("split")

@@ -22,8 +22,9 @@ from synthgen.pqgram import (
 from synthgen.spaces import SYNTAX_SPACES, LandmarkSyntaxSpace, load_syntax_space, syntax_space
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}}
-TINY = {"grammar.max_size": 3, "grammar.grid": {"low": -3, "high": 3}}  # 210 programs
+FEW = {"splits.train_size": 100, "splits.test_size": 10}  # small universes hold fewer programs than the default's splits
+SMALL = {"grammar.max_size": 5, "grammar.grid": {"low": -3, "high": 3}, **FEW}
+TINY = {"grammar.max_size": 3, "grammar.grid": {"low": -3, "high": 3}, **FEW}  # 210 programs
 
 
 def universe_of(overrides):
