@@ -4,8 +4,9 @@
 
 Writes ``artifacts/evaluation/<split>/seed<seed>.parquet``: one row per test task, the
 columns of :func:`synthgen.evaluation.evaluate` (greedy ``pass@1``, sampled ``pass@k``,
-``beam@1``, validity, consistency, ``consistent_classes``) beside the split's own columns
-of the task (``region`` and the OOD distances).  The test tasks (their K examples) are the
+``beam@1``, validity, consistency, ``consistent_classes``) beside the task's held-out
+``region``.  (Its OOD distances and strata are joined where results are made: they
+annotate a task, and annotating it another way must not rerun the models.)  The test tasks (their K examples) are the
 same for every seed of a split: they come from the study's root ``seed``; the samples
 drawn for pass@k come from the training seed.  The notebook of the ``results`` stage
 (06) reads every (split, seed) table and makes the comparisons.

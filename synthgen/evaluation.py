@@ -216,8 +216,8 @@ def evaluate(universe: Universe, model: Synthesizer, test_ids, params: Params, s
     """One row per test program: the tasks (purpose "test", from the study's root
     ``params.seed``, so every model of a split faces the same examples), greedy decoding
     (``valid``, ``consistent``, ``pass@1``), ``params.evaluation.n_samples`` samples at
-    ``params.decoding.temperature`` (``sample_valid``, ``sample_consistent`` shares and
-    ``pass@k`` for each k > 1; drawn from ``sample_seed``, default the root seed), the top
+    ``params.decoding.temperature`` (``sample_valid``, ``sample_consistent`` shares,
+    ``sample@1`` the share that passes, and ``pass@k`` for each k > 1; drawn from ``sample_seed``, default the root seed), the top
     beam of ``params.decoding.beam_size`` (``beam@1``) and ``consistent_classes``.
 
     Why ``beam@1`` beside greedy ``pass@1``: greedy commits to one token at a time, and
@@ -233,8 +233,9 @@ def evaluate(universe: Universe, model: Synthesizer, test_ids, params: Params, s
         model, g, tasks, "sample", constrained=dec.constrained, n=ev.n_samples, temperature=dec.temperature,
         seed=sample_seed,
     )
-    sampled = task_table(universe, tasks, score_candidates(universe, tasks, samples), ks=[k for k in ev.k if k > 1])
+    sampled = task_table(universe, tasks, score_candidates(universe, tasks, samples), ks=sorted({1, *ev.k}))
     table["sample_valid"], table["sample_consistent"] = sampled["valid"], sampled["consistent"]
+    table["sample@1"] = sampled["pass@1"]  # the share of the samples that pass: pass@1 of sampling
     for k in ev.k:
         if k > 1:
             table[f"pass@{k}"] = sampled[f"pass@{k}"]

@@ -43,6 +43,11 @@ def split_path(split: str, root: Path | None = None) -> Path:
     return artifacts_dir("splits", root) / f"{split}.parquet"
 
 
+def ood_path(split: str, root: Path | None = None) -> Path:
+    """The OOD distances of ``split``'s test items (the splits stage writes them)."""
+    return artifacts_dir("ood", root) / f"{split}.parquet"
+
+
 def model_dir(split: str, seed: int, root: Path | None = None) -> Path:
     """The run directory of the model trained on ``split`` with training ``seed``."""
     return artifacts_dir("models", root) / split / f"seed{seed}"

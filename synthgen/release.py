@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from synthgen.census import salient_summary, symbol_counts
 from synthgen.params import Params, ParamsError, load_params
-from synthgen.splits import SPLIT_NAMES, read_split
+from synthgen.splits import SPLIT_NAMES, read_ood, read_split
 from synthgen.strata import task_strata
 from synthgen.tasks import make_tasks
 from synthgen.universe import CLASSES_FILE, PROGRAMS_FILE, Universe, read_universe
@@ -75,9 +75,10 @@ def _texts(universe: Universe, ids: np.ndarray) -> tuple[list[str], list[str]]:
     return [p.prefix() for p in programs], [p.infix() for p in programs]
 
 
-def split_tables(universe: Universe, split_file: Path, params: Params) -> tuple[pa.Table, pa.Table, dict]:
+def split_tables(universe: Universe, split_file: Path, ood_file: Path, params: Params) -> tuple[pa.Table, pa.Table, dict]:
     """(train, test, facts) of one split, as released."""
     train_ids, test, facts = read_split(split_file)
+    test = test.merge(read_ood(ood_file), on="program_id", how="left")
     train_ids = np.asarray(train_ids, dtype=np.int64)
     prefix, infix = _texts(universe, train_ids)
     train = pa.table({
@@ -157,7 +158,7 @@ def build_release(artifacts: Path, out: Path, params: Params, log=print) -> dict
         splits = {}
         for name in names:
             log(f"release: split {name}")
-            train, test, facts = split_tables(universe, split_files[name], params)
+            train, test, facts = split_tables(universe, split_files[name], artifacts / "ood" / f"{name}.parquet", params)
             _write(train, staging / "splits" / name / "train.parquet")
             _write(test, staging / "splits" / name / "test.parquet")
             train_ids = train.column("program_id").to_numpy()

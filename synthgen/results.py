@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from synthgen.params import Params
-from synthgen.paths import evaluation_path, split_path
-from synthgen.splits import DENSITY_SPLITS, SUPPORT_SPLITS, read_split, test_set_of
+from synthgen.paths import evaluation_path, ood_path, split_path
+from synthgen.splits import DENSITY_SPLITS, SUPPORT_SPLITS, read_ood, read_split, test_set_of
 from synthgen.stats import Estimate, difference, hierarchical_bootstrap, ratio_drop
 from synthgen.strata import matched_weights, reference_weights, stratum_labels, task_strata
 from synthgen.universe import Universe
@@ -50,15 +50,17 @@ SEED_PURPOSE = "seeds"
 def load_outcomes(universe: Universe, params: Params, splits: Sequence[str], seeds: Sequence[int] | None = None,
                   root=None) -> pd.DataFrame:
     """One row per (split, training seed, test task): the evaluation table of the model,
-    the task's strata (:func:`synthgen.strata.task_strata`) and ``twin`` (its function
-    occurs in the split's training set; never for a guarded split)."""
+    the task's OOD distances (written by the splits stage), its strata
+    (:func:`synthgen.strata.task_strata`) and ``twin`` (its function occurs in the split's
+    training set; never for a guarded split)."""
     seeds = params.seeds if seeds is None else seeds
     frames = []
     for split in splits:
         train_ids, _, _ = read_split(split_path(split, root))
         trained = np.unique(universe.semantic_class[train_ids])
+        ood = read_ood(ood_path(split, root))
         for seed in seeds:
-            table = pd.read_parquet(evaluation_path(split, seed, root))
+            table = pd.read_parquet(evaluation_path(split, seed, root)).merge(ood, on="program_id", how="left")
             strata = task_strata(universe, table.program_id.to_numpy(), params.measurement.class_size_edges)
             table = pd.concat([table.reset_index(drop=True), strata.drop(columns=["size", "semantic_class"])], axis=1)
             table["twin"] = np.isin(table.semantic_class, trained)

@@ -579,22 +579,21 @@ def check_invariants(s: Split, inputs: SplitInputs, tasks_per_function: int | No
 # --- annotation, summary, storage ---------------------------------------------------------
 
 
-def test_frame(s: Split, inputs: SplitInputs) -> pd.DataFrame:
-    """The test items with their held-out ``region`` (0 for splits with one test set) and
-    their OOD distances: to the nearest training program in the syntactic space
-    (``ood_syntax``) and by exact pq-gram distance (``ood_pqgram``), and to the nearest
-    training class in the semantic space (``ood_semantics``).
+def ood_frame(s: Split, inputs: SplitInputs) -> pd.DataFrame:
+    """The OOD distances of the test items: to the nearest training program in the
+    syntactic space (``ood_syntax``) and by exact pq-gram distance (``ood_pqgram``), and to
+    the nearest training class in the semantic space (``ood_semantics``).
 
-    Both syntactic columns are kept because the 32-dimensional SVD space ranks pq-gram
+    Both syntactic columns are kept because a 32-dimensional syntactic space ranks pq-gram
     distances only loosely (notebook 03 measures it): the exact distance is the one the
-    generalization map uses.  The strata of the tasks (:mod:`synthgen.strata`) are not
-    stored here: they follow from the universe, and measuring them another way must not
-    change the split files (nor rerun the training that depends on them)."""
+    generalization map uses.  They are written apart from the split itself
+    (:func:`write_ood`): an annotation of the test items, not part of what a model trains
+    or is evaluated on, so another syntactic space changes them without changing the split
+    files (nor rerunning the training that reads them)."""
     u = inputs.universe
     return pd.DataFrame(
         {
             "program_id": s.test,
-            "region": s.region.astype(np.int64),
             "ood_syntax": syntactic_ood_distance(inputs.syntax, s.train, s.test),
             "ood_pqgram": pq_nearest_distance(inputs.profiles[s.test], inputs.profiles[s.train]),
             "ood_semantics": semantic_ood_distance(inputs.semantics, u.semantic_class, s.train, s.test),
@@ -602,30 +601,50 @@ def test_frame(s: Split, inputs: SplitInputs) -> pd.DataFrame:
     )
 
 
-def write_split(s: Split, test: pd.DataFrame, folder: str | Path) -> Path:
-    """``<folder>/<name>.parquet``: one row per program, ``part`` = train or test, the OOD
-    distances on test rows (NaN on training rows), and the split's facts in the file's
-    metadata.  Deterministic bytes."""
-    frame = pd.concat(
-        [pd.DataFrame({"program_id": s.train}).assign(part="train"), test.assign(part="test")], ignore_index=True
-    )
-    meta = {"name": s.name, "family": s.family, "guarded": s.guarded, "guard_removed": s.guard_removed,
-            "filter_removed": s.filter_removed, "notes": s.notes}
+def _write_table(frame: pd.DataFrame, meta: dict, target: Path) -> Path:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({b"synthgen.split": json.dumps(meta, sort_keys=True).encode()})
-    target = Path(folder) / f"{s.name}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     return target
 
 
+def write_split(s: Split, folder: str | Path) -> Path:
+    """``<folder>/<name>.parquet``: one row per program, ``part`` = train or test, the
+    held-out ``region`` of each test program (0 for splits with one test set; -1 on
+    training rows), and the split's facts in the file's metadata.  Deterministic bytes.
+
+    The strata of the test tasks (:mod:`synthgen.strata`) and their OOD distances
+    (:func:`write_ood`) are not stored here: measuring them another way must not change
+    the split files, nor rerun the training and evaluation that read them."""
+    frame = pd.concat([
+        pd.DataFrame({"program_id": s.train, "region": np.full(len(s.train), -1, dtype=np.int64)}).assign(part="train"),
+        pd.DataFrame({"program_id": s.test, "region": s.region.astype(np.int64)}).assign(part="test"),
+    ], ignore_index=True)
+    meta = {"name": s.name, "family": s.family, "guarded": s.guarded, "guard_removed": s.guard_removed,
+            "filter_removed": s.filter_removed, "notes": s.notes}
+    return _write_table(frame, meta, Path(folder) / f"{s.name}.parquet")
+
+
+def write_ood(s: Split, frame: pd.DataFrame, folder: str | Path) -> Path:
+    """``<folder>/<name>.parquet``: the test items' OOD distances (:func:`ood_frame`)."""
+    return _write_table(frame, {"name": s.name}, Path(folder) / f"{s.name}.parquet")
+
+
 def read_split(path: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict]:
-    """(training ids, test frame, the split's facts) of a split file."""
+    """(training ids, test frame: ``program_id`` and ``region``, the split's facts) of a
+    split file."""
     table = pq.read_table(path)
     frame = table.to_pandas()
     train = frame.loc[frame.part == "train", "program_id"].to_numpy()
     test = frame.loc[frame.part == "test"].drop(columns="part").reset_index(drop=True)
     return train, test, json.loads(table.schema.metadata[b"synthgen.split"])
+
+
+def read_ood(path: str | Path) -> pd.DataFrame:
+    """The OOD distances of a split's test items, as :func:`write_ood` wrote them."""
+    return pq.read_table(path).to_pandas()
 
 
 def load_split_inputs(universe_dir: str | Path, spaces_dir: str | Path) -> SplitInputs:

@@ -29,7 +29,8 @@ def artifacts(tmp_path_factory, universe, spaces_for, params):
     write_universe(universe, root / "universe")
     inputs = spaces_for(universe)
     for s in splitting.make_splits(inputs, params.splits, seed=params.seed):
-        splitting.write_split(s, splitting.test_frame(s, inputs), root / "splits")
+        splitting.write_split(s, root / "splits")
+        splitting.write_ood(s, splitting.ood_frame(s, inputs), root / "ood")
     return root
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -310,10 +311,10 @@ def test_density_invariants_for_random_configurations(inputs, pool, train, test,
 
 def test_annotations_and_storage(inputs, pool, tmp_path):
     from synthgen.pqgram import pq_distance_rows
-    from synthgen.splits import read_split, test_frame, write_split
+    from synthgen.splits import ood_frame, read_ood, read_split, write_ood, write_split
 
     s = IIDSplit(train_size=300, test_size=40, seed=9).split(inputs, pool)
-    frame = test_frame(s, inputs)
+    frame = ood_frame(s, inputs)
     assert list(frame.program_id) == list(s.test)
     # each distance is the minimum over the training set, checked by brute force
     for row in frame.itertuples():
@@ -324,10 +325,13 @@ def test_annotations_and_storage(inputs, pool, tmp_path):
         classes = np.unique(inputs.universe.semantic_class[s.train])
         sem = np.linalg.norm(inputs.semantics[classes] - inputs.semantic_coords(np.array([row.program_id])), axis=1).min()
         assert np.isclose(row.ood_semantics, sem, atol=1e-4)
-    path = write_split(s, frame, tmp_path)
+    path = write_split(s, tmp_path)
     first = path.read_bytes()
-    write_split(s, frame, tmp_path)
+    write_split(s, tmp_path)
     assert path.read_bytes() == first
     train, test, meta = read_split(path)
     assert np.array_equal(train, s.train) and np.array_equal(test.program_id, s.test)
+    assert (test.region == 0).all() and list(test.columns) == ["program_id", "region"]
+    ood = read_ood(write_ood(s, frame, tmp_path / "ood"))
+    pd.testing.assert_frame_equal(ood, frame)
     assert meta["name"] == "iid" and meta["guard_removed"] == 0
