@@ -3,7 +3,9 @@
 A candidate **passes** when its outputs equal the target's on the *whole grid*
 (functional equivalence on the domain, not string match); it is **valid** when it parses,
 and **consistent** when it reproduces the task's K examples (a consistent candidate
-that does not pass found another function that fits the examples).
+that does not pass found another function that fits the examples).  This module owns
+that rule (:func:`judge`, and :func:`judge_programs` for programs of the universe);
+evaluation, every search method and the scorer call it.
 
 - :func:`score_candidates`: valid / consistent / passes per candidate;
 - :func:`pass_at_k`: the unbiased estimator 1 - C(n-c, k) / C(n, k) from n samples
@@ -34,7 +36,7 @@ from synthgen.model import Synthesizer
 from synthgen.params import Params
 from synthgen.stats import cluster_bootstrap
 from synthgen.tasks import Tasks, make_tasks
-from synthgen.universe import Universe
+from synthgen.universe import OUT_OF_BOUND, Universe
 
 
 def pass_at_k(n, c, k: int) -> np.ndarray:
@@ -63,15 +65,49 @@ def pass_at_k(n, c, k: int) -> np.ndarray:
     return np.where(c == 0, 0.0, out)
 
 
+# --- the pass rule ----------------------------------------------------------------------
+
+
+def judge(outputs: np.ndarray, has_outputs: np.ndarray, points: np.ndarray, examples: np.ndarray,
+          targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The study's one rule: ``(consistent, passes)`` of candidates.
+
+    ``outputs``: (T, n, P) each candidate's values on the whole grid; ``has_outputs``:
+    (T, n), False for a candidate with none (unparsable, out of bound, not found: it is
+    neither); task t's examples are its grid ``points`` (T, K) with values ``examples``
+    (T, K), and its target's values on the grid are ``targets`` (T, P).  A candidate is
+    consistent when it reproduces the K examples, and passes when it equals the target
+    everywhere on the grid."""
+    outputs = np.asarray(outputs)
+    at_points = np.take_along_axis(outputs, np.asarray(points)[:, None, :], axis=-1)
+    consistent = has_outputs & (at_points == np.asarray(examples)[:, None, :]).all(axis=-1)
+    passes = has_outputs & (outputs == np.asarray(targets)[:, None, :]).all(axis=-1)
+    return consistent, passes
+
+
+def target_outputs(universe: Universe, tasks: Tasks) -> np.ndarray:
+    """(T, P) the targets' values on the whole grid."""
+    return universe.class_outputs[universe.semantic_class[tasks.targets]]
+
+
+def judge_programs(universe: Universe, tasks: Tasks, program_ids) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`judge` for candidates that are programs of the universe, ids of shape
+    ``(T, n)`` (-1: no program); a program's values are its semantic class's."""
+    ids = np.asarray(program_ids, dtype=np.int64)
+    cls = np.where(ids >= 0, universe.semantic_class[np.maximum(ids, 0)], OUT_OF_BOUND).astype(np.int64)
+    outputs = universe.class_outputs[np.maximum(cls, 0)]  # (T, n, P)
+    return judge(outputs, cls != OUT_OF_BOUND, tasks.points, tasks.outputs, target_outputs(universe, tasks))
+
+
 def score_candidates(universe: Universe, tasks: Tasks, candidates: Candidates) -> dict[str, np.ndarray]:
     """Per candidate, (n_tasks, n_candidates) bool arrays ``valid``, ``consistent`` and
     ``passes``.  Each distinct program is evaluated once on the grid; one that leaves
     the value bound fits nothing."""
     g: Grammar = universe.grammar
     shape = (len(tasks), max((len(row) for row in candidates.programs), default=0))
-    valid, consistent, passes = (np.zeros(shape, dtype=bool) for _ in range(3))
+    valid, has = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+    outputs = np.zeros((*shape, g.n_points), dtype=np.int64)
     outputs_of: dict[str, np.ndarray | None] = {}
-    targets = universe.class_outputs[universe.semantic_class[tasks.targets]]
     for i, row in enumerate(candidates.programs):
         for j, program in enumerate(row):
             if not isinstance(program, Program):
@@ -80,11 +116,9 @@ def score_candidates(universe: Universe, tasks: Tasks, candidates: Candidates) -
             key = program.prefix()
             if key not in outputs_of:
                 outputs_of[key] = g.evaluate(program)
-            out = outputs_of[key]
-            if out is None:
-                continue
-            consistent[i, j] = np.array_equal(out[tasks.points[i]], tasks.outputs[i])
-            passes[i, j] = np.array_equal(out, targets[i])
+            if outputs_of[key] is not None:
+                outputs[i, j], has[i, j] = outputs_of[key], True
+    consistent, passes = judge(outputs, has, tasks.points, tasks.outputs, target_outputs(universe, tasks))
     return {"valid": valid, "consistent": consistent, "passes": passes}
 
 

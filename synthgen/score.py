@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from synthgen.evaluation import judge
 from synthgen.grammar import Grammar, Program, parse_infix, parse_prefix
 from synthgen.results import generalization_map
 from synthgen.stats import hierarchical_bootstrap
@@ -148,18 +149,19 @@ def score_predictions(data: Path, split: str, predictions: Path, notation: str =
     ids = test.program_id.to_numpy()
     predicted = read_predictions(predictions, grammar, ids, notation)
     targets = universe.class_outputs[universe.semantic_class[ids]]
-    valid, consistent, passed = (np.zeros(len(test), dtype=bool) for _ in range(3))
+    valid, has = np.zeros(len(test), dtype=bool), np.zeros(len(test), dtype=bool)
+    outputs = np.zeros((len(test), grammar.n_points), dtype=np.int64)
     for i, pid in enumerate(ids):
         program = predicted[int(pid)]
         if not isinstance(program, Program):
             continue
         valid[i] = True
-        outputs = grammar.evaluate(program)  # the grammar's interpreter; None: out of bound
-        if outputs is None:
-            continue
-        at = grid_points(grammar, np.stack(test.inputs.iloc[i]))
-        consistent[i] = np.array_equal(outputs[at], np.asarray(test.outputs.iloc[i]))
-        passed[i] = np.array_equal(outputs, targets[i])
+        values = grammar.evaluate(program)  # the grammar's interpreter; None: out of bound
+        if values is not None:
+            outputs[i], has[i] = values, True
+    points = grid_points(grammar, np.stack([np.stack(v) for v in test.inputs]))  # (tasks, K)
+    examples = np.stack([np.asarray(v) for v in test.outputs])
+    consistent, passed = (a[:, 0] for a in judge(outputs[:, None, :], has[:, None], points, examples, targets))
     table = pd.DataFrame({"program_id": ids, "valid": valid, "consistent": consistent, "pass@1": passed.astype(float)})
     table = pd.concat([table, test[[c for c in STRATA_COLUMNS if c in test.columns]]], axis=1)
     # files released before format 2 lack the function and region of a task: derive them

@@ -36,6 +36,10 @@ class Tasks:
     def __len__(self) -> int:
         return len(self.targets)
 
+    def __getitem__(self, rows) -> "Tasks":
+        """The tasks of ``rows`` (a slice or index array), as a batch of their own."""
+        return Tasks(self.targets[rows], self.points[rows], self.outputs[rows])
+
     @property
     def n_examples(self) -> int:
         return self.points.shape[1]

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from synthgen.evaluation import judge_programs
 from synthgen.model import Synthesizer
 from synthgen.params import Params
 from synthgen.scaling import compute_to_reach
@@ -37,16 +38,16 @@ def enumerative_rows(search: EnumerativeSearch, tasks: Tasks, budgets) -> pd.Dat
     """Enumerative search at each budget of programs examined, in :data:`RESULT_COLUMNS`
     (no model: zero model calls and FLOPs)."""
     universe = search.universe
-    target_class = universe.semantic_class[tasks.targets]
     frames = []
     for b in budgets:
         r = search.search_batch(tasks.points, tasks.outputs, budget=int(b), unit="programs")
+        answer = np.where(r.found, r.program, -1)[:, None]
         frames.append(pd.DataFrame({
             "program_id": tasks.targets,
             "budget": int(b),
             "answer": r.program,
             "solved": r.found,
-            "passed": r.found & (r.semantic_class == target_class),
+            "passed": judge_programs(universe, tasks, answer)[1][:, 0],
             "candidates": r.programs_examined,
             "model_calls": np.int64(0),
             "flops": 0.0,

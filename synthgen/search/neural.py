@@ -41,10 +41,11 @@ import pandas as pd
 import torch
 
 from synthgen.decoding import GrammarConstraint, sample
+from synthgen.evaluation import judge_programs
 from synthgen.model import ModelConfig, Synthesizer, forward_flops_per_task
 from synthgen.tasks import Tasks
 from synthgen.tokenizer import BOS, EOS, N_SPECIAL, PAD, ExampleTokenizer, ProgramTokenizer
-from synthgen.universe import OUT_OF_BOUND, Universe
+from synthgen.universe import Universe
 
 RESULT_COLUMNS = ("program_id", "budget", "answer", "solved", "passed", "candidates", "model_calls", "flops")
 """One row per (task, budget): the target, the budget, the program returned (-1: none),
@@ -111,16 +112,9 @@ class ProgramIndex:
 
 
 def check(universe: Universe, tasks: Tasks, program_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(consistent, passes)`` for candidate ids of shape ``(T, n)``: agrees with task
-    ``i``'s examples; lies in its target's semantic class.  -1 and out-of-bound programs
-    are neither."""
-    ids = np.asarray(program_ids, dtype=np.int64)
-    cls = np.where(ids >= 0, universe.semantic_class[np.maximum(ids, 0)], OUT_OF_BOUND).astype(np.int64)
-    real = cls != OUT_OF_BOUND
-    got = universe.class_outputs[np.maximum(cls, 0)[..., None], tasks.points[:, None, :]]  # (T, n, K)
-    consistent = real & (got == tasks.outputs[:, None, :]).all(axis=-1)
-    passes = real & (cls == universe.semantic_class[tasks.targets][:, None])
-    return consistent, passes
+    """``(consistent, passes)`` for candidate ids of shape ``(T, n)``: the study's rule
+    (:func:`synthgen.evaluation.judge_programs`).  -1 and out-of-bound programs are neither."""
+    return judge_programs(universe, tasks, program_ids)
 
 
 # --- compute ---------------------------------------------------------------------
@@ -297,7 +291,6 @@ def best_first(
     cfg, K = model.cfg, tasks.n_examples
     call_flops = [0] + [decoder_call_flops(cfg, K, t) for t in range(1, cfg.max_length + 1)]
     examples_all = torch.from_numpy(ExampleTokenizer.for_grammar(grammar).encode_tasks(tasks)).to(device)
-    target_class = universe.semantic_class[tasks.targets]
     searches: list[_Search] = []
     for start in range(0, len(tasks), batch_size):
         rows = np.arange(start, min(start + batch_size, len(tasks)))
@@ -306,9 +299,8 @@ def best_first(
         _run_best_first(model, universe, tasks, rows, batch, memory, constraint, index, budgets[-1], call_flops)
         searches.extend(batch)
 
-    passes_answer = np.array([
-        s.answer >= 0 and universe.semantic_class[s.answer] == target_class[i] for i, s in enumerate(searches)
-    ], dtype=bool)
+    _, passes_answer = check(universe, tasks, np.array([[s.answer] for s in searches], dtype=np.int64))
+    passes_answer = passes_answer[:, 0]
     out = []
     for b in budgets:
         solved = np.array([s.answer >= 0 and s.answer_at <= b for s in searches], dtype=bool)
@@ -347,11 +339,10 @@ def _run_best_first(model, universe, tasks, rows, batch, memory, constraint, ind
                 s.checked += 1
                 pid = int(index.lookup(np.array(tokens)[None])[0])
                 i = rows[j]
-                if pid >= 0 and universe.semantic_class[pid] != OUT_OF_BOUND:
-                    outputs = universe.class_outputs[universe.semantic_class[pid], tasks.points[i]]
-                    if np.array_equal(outputs, tasks.outputs[i]):
-                        s.answer, s.answer_at, s.done = pid, s.expansions, True
-                        break
+                consistent, _ = check(universe, tasks[i : i + 1], np.array([[pid]]))
+                if consistent[0, 0]:
+                    s.answer, s.answer_at, s.done = pid, s.expansions, True
+                    break
             if s.done:
                 continue
             if not s.heap or s.expansions == budget:

@@ -35,10 +35,15 @@ def grid_points(grammar: Grammar, inputs: np.ndarray) -> np.ndarray:
 
 
 def passes(universe: Universe, programs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per task: the returned program (``-1``: none) passes, i.e. it is in bound and in the
-    target's semantic class."""
-    programs = np.asarray(programs, dtype=np.int64)
-    targets = np.asarray(targets, dtype=np.int64)
-    found = programs >= 0
-    returned = np.where(found, universe.semantic_class[np.maximum(programs, 0)], OUT_OF_BOUND)
-    return found & (returned != OUT_OF_BOUND) & (returned == universe.semantic_class[targets])
+    """Per task: the returned program (``-1``: none) passes, i.e. it is in bound and
+    computes the target's function on the whole grid (the rule of
+    :func:`synthgen.evaluation.judge`)."""
+    from synthgen.evaluation import judge
+
+    programs = np.asarray(programs, dtype=np.int64).reshape(-1)
+    targets = np.asarray(targets, dtype=np.int64).reshape(-1)
+    cls = np.where(programs >= 0, universe.semantic_class[np.maximum(programs, 0)], OUT_OF_BOUND)
+    outputs = universe.class_outputs[np.maximum(cls, 0)][:, None, :]
+    no_examples = np.zeros((len(targets), 0), dtype=np.int64)
+    target_outputs = universe.class_outputs[universe.semantic_class[targets]]
+    return judge(outputs, (cls != OUT_OF_BOUND)[:, None], no_examples, no_examples, target_outputs)[1][:, 0]
