@@ -33,7 +33,7 @@ import yaml
 from synthgen.evaluation import evaluate
 from synthgen.params import load_params
 from synthgen.paths import artifacts_dir, repo_root, split_path
-from synthgen.splits import read_split
+from synthgen.split_files import read_split
 from synthgen.training import train
 from synthgen.universe import read_universe
 

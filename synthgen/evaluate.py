@@ -24,7 +24,7 @@ from synthgen.atomic import atomic_path
 from synthgen.evaluation import evaluate
 from synthgen.params import Params, ParamsError, load_params
 from synthgen.paths import evaluation_path, model_dir, split_path
-from synthgen.splits import read_split
+from synthgen.split_files import read_split
 from synthgen.training import MODEL_FILE, load_model
 from synthgen.universe import Universe, read_universe
 

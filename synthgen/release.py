@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from synthgen.census import salient_summary, symbol_counts
 from synthgen.params import Params, ParamsError, load_params
-from synthgen.splits import SPLIT_NAMES, read_ood, read_split
+from synthgen.split_files import SPLIT_NAMES, read_ood, read_split
 from synthgen.strata import task_strata
 from synthgen.tasks import make_tasks
 from synthgen.universe import CLASSES_FILE, PROGRAMS_FILE, Universe, read_universe

@@ -36,7 +36,7 @@ import pandas as pd
 
 from synthgen.params import Params
 from synthgen.paths import evaluation_path, ood_path, split_path
-from synthgen.splits import DENSITY_SPLITS, SUPPORT_SPLITS, read_ood, read_split, test_set_of
+from synthgen.split_files import DENSITY_SPLITS, SUPPORT_SPLITS, read_ood, read_split, test_set_of
 from synthgen.stats import Estimate, difference, hierarchical_bootstrap, ratio_drop
 from synthgen.strata import matched_weights, reference_weights, stratum_labels, task_strata
 from synthgen.universe import Universe

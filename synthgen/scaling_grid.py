@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("seed", type=int, help="a training seed of params.yaml's scaling.seeds")
     args = parser.parse_args(argv)
     from synthgen.paths import artifacts_dir, split_path
-    from synthgen.splits import read_split
+    from synthgen.split_files import read_split
     from synthgen.universe import read_universe
 
     try:

@@ -68,18 +68,15 @@ import scipy.sparse as sp
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
-from synthgen.atomic import atomic_path
+from synthgen.split_files import (  # noqa: F401  (the split files and names, re-exported)
+    DENSITY_SAMPLERS, DENSITY_SPLITS, SPLIT_NAMES, SUPPORT_SPLITS, read_ood, read_split, test_set_of, write_ood,
+    write_split,
+)
 from synthgen.ood import semantic_ood_distance, syntactic_ood_distance
 from synthgen.pqgram import pq_nearest_distance
 from synthgen.seeding import rng_for
 from synthgen.universe import Universe
 
-DENSITY_SAMPLERS = ("random", "diverse_syntax", "diverse_semantics", "diverse_both")
-SPLIT_NAMES = ("iid", *(f"density_{s}" for s in DENSITY_SAMPLERS), "support_syntax", "support_semantics")
-"""Every split, in the order the study reports them: the one list that dvc.yaml's matrices,
-the notebooks and the release follow (tests/test_pipeline.py checks dvc.yaml against it)."""
-DENSITY_SPLITS = SPLIT_NAMES[1:5]
-SUPPORT_SPLITS = SPLIT_NAMES[5:]
 QUERY_BLOCK = 4_194_304  # rows per block of nearest-neighbour queries (memory: a few hundred MB)
 
 
@@ -135,13 +132,6 @@ class Split:
     @property
     def n_regions(self) -> int:
         return int(self.region.max()) + 1 if len(self.region) else 0
-
-
-def test_set_of(split: str) -> str:
-    """The name of the test set a split is evaluated on: the density family shares one, so
-    its samplers compare function by function (a paired comparison); every other split has
-    its own."""
-    return "density" if split in DENSITY_SPLITS else split
 
 
 def test_twins(s: Split, universe: Universe) -> int:
@@ -599,52 +589,6 @@ def ood_frame(s: Split, inputs: SplitInputs) -> pd.DataFrame:
             "ood_semantics": semantic_ood_distance(inputs.semantics, u.semantic_class, s.train, s.test),
         }
     )
-
-
-def _write_table(frame: pd.DataFrame, meta: dict, target: Path) -> Path:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({b"synthgen.split": json.dumps(meta, sort_keys=True).encode()})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return target
-
-
-def write_split(s: Split, folder: str | Path) -> Path:
-    """``<folder>/<name>.parquet``: one row per program, ``part`` = train or test, the
-    held-out ``region`` of each test program (0 for splits with one test set; -1 on
-    training rows), and the split's facts in the file's metadata.  Deterministic bytes.
-
-    The strata of the test tasks (:mod:`synthgen.strata`) and their OOD distances
-    (:func:`write_ood`) are not stored here: measuring them another way must not change
-    the split files, nor rerun the training and evaluation that read them."""
-    frame = pd.concat([
-        pd.DataFrame({"program_id": s.train, "region": np.full(len(s.train), -1, dtype=np.int64)}).assign(part="train"),
-        pd.DataFrame({"program_id": s.test, "region": s.region.astype(np.int64)}).assign(part="test"),
-    ], ignore_index=True)
-    meta = {"name": s.name, "family": s.family, "guarded": s.guarded, "guard_removed": s.guard_removed,
-            "filter_removed": s.filter_removed, "notes": s.notes}
-    return _write_table(frame, meta, Path(folder) / f"{s.name}.parquet")
-
-
-def write_ood(s: Split, frame: pd.DataFrame, folder: str | Path) -> Path:
-    """``<folder>/<name>.parquet``: the test items' OOD distances (:func:`ood_frame`)."""
-    return _write_table(frame, {"name": s.name}, Path(folder) / f"{s.name}.parquet")
-
-
-def read_split(path: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict]:
-    """(training ids, test frame: ``program_id`` and ``region``, the split's facts) of a
-    split file."""
-    table = pq.read_table(path)
-    frame = table.to_pandas()
-    train = frame.loc[frame.part == "train", "program_id"].to_numpy()
-    test = frame.loc[frame.part == "test"].drop(columns="part").reset_index(drop=True)
-    return train, test, json.loads(table.schema.metadata[b"synthgen.split"])
-
-
-def read_ood(path: str | Path) -> pd.DataFrame:
-    """The OOD distances of a split's test items, as :func:`write_ood` wrote them."""
-    return pq.read_table(path).to_pandas()
 
 
 def load_split_inputs(universe_dir: str | Path, spaces_dir: str | Path) -> SplitInputs:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from synthgen.params import load_params
-from synthgen.splits import SPLIT_NAMES
+from synthgen.split_files import SPLIT_NAMES
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -109,7 +109,7 @@ def search_study(universe: Universe, splits, params: Params, log: Callable[[str]
     and each run's wall time (``seconds``).  The enumerative index and the program index
     are built once for all splits."""
     from synthgen.paths import model_dir, split_path
-    from synthgen.splits import read_split
+    from synthgen.split_files import read_split
     from synthgen.training import MODEL_FILE, load_model
 
     enumerative, index = EnumerativeSearch(universe), ProgramIndex(universe)
