@@ -44,7 +44,7 @@ from synthgen.grammar import Grammar  # noqa: E402
 from synthgen.model import ModelConfig, training_flops_per_task  # noqa: E402
 from synthgen.params import Params, load_params  # noqa: E402
 from synthgen.profiles import profile_text  # noqa: E402
-from synthgen.scaling_grid import greedy_pass_at_1  # noqa: E402
+from synthgen.scaling_run import greedy_pass_at_1  # noqa: E402
 from synthgen.pqgram import universe_profiles  # noqa: E402
 from synthgen.splits import IIDSplit, SplitInputs, SupportSyntaxSplit, candidate_pool  # noqa: E402
 from synthgen.training import train  # noqa: E402

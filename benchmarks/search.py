@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthgen.enumeration import enumerate_universe  # noqa: E402
 from synthgen.grammar import Grammar  # noqa: E402
 from synthgen.params import load_params  # noqa: E402
-from synthgen.search import EnumerativeSearch, SearchResults, Tasks, passes  # noqa: E402
+from synthgen.evaluation import same_function as passes  # noqa: E402
+from synthgen.search import EnumerativeSearch, SearchResults  # noqa: E402
+from synthgen.tasks import Tasks  # noqa: E402
 from synthgen.tasks import make_tasks  # noqa: E402
 from synthgen.seeding import rng_for  # noqa: E402
 from synthgen.universe import Universe  # noqa: E402

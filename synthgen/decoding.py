@@ -33,7 +33,7 @@ from synthgen.seeding import random_keys
 from synthgen.tasks import Tasks
 from synthgen.tokenizer import BOS, EOS, N_SPECIAL, PAD, ExampleTokenizer, ProgramTokenizer
 
-METHODS = ("greedy", "sample", "beam")
+DECODINGS = ("greedy", "sample", "beam")
 
 
 class GrammarConstraint:
@@ -203,8 +203,8 @@ def synthesize(
 ) -> Candidates:
     """Candidates for every task: 1 (greedy), ``n`` (sample) or ``beam_size`` (beam,
     best first).  Sample noise is keyed by (seed, program id)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    if method not in DECODINGS:
+        raise ValueError(f"method must be one of {', '.join(DECODINGS)}; got {method!r}")
     model.eval()
     device = next(model.parameters()).device
     examples_all = torch.from_numpy(ExampleTokenizer.for_grammar(grammar).encode_tasks(tasks)).to(device)

@@ -99,6 +99,19 @@ def judge_programs(universe: Universe, tasks: Tasks, program_ids) -> tuple[np.nd
     return judge(outputs, cls != OUT_OF_BOUND, tasks.points, tasks.outputs, target_outputs(universe, tasks))
 
 
+def same_function(universe: Universe, programs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per task: the returned program (``-1``: none) passes, i.e. it is in bound and
+    computes the target's function on the whole grid (the rule of
+    :func:`synthgen.evaluation.judge`)."""
+    programs = np.asarray(programs, dtype=np.int64).reshape(-1)
+    targets = np.asarray(targets, dtype=np.int64).reshape(-1)
+    cls = np.where(programs >= 0, universe.semantic_class[np.maximum(programs, 0)], OUT_OF_BOUND)
+    outputs = universe.class_outputs[np.maximum(cls, 0)][:, None, :]
+    no_examples = np.zeros((len(targets), 0), dtype=np.int64)
+    target_outputs = universe.class_outputs[universe.semantic_class[targets]]
+    return judge(outputs, (cls != OUT_OF_BOUND)[:, None], no_examples, no_examples, target_outputs)[1][:, 0]
+
+
 def score_candidates(universe: Universe, tasks: Tasks, candidates: Candidates) -> dict[str, np.ndarray]:
     """Per candidate, (n_tasks, n_candidates) bool arrays ``valid``, ``consistent`` and
     ``passes``.  Each distinct program is evaluated once on the grid; one that leaves

@@ -527,7 +527,7 @@ class ScalingSize(_Section):
 
 
 class ScalingParams(_Section):
-    """The scaling grid (STUDY.md section 6, synthgen/scaling_grid.py): one run per
+    """The scaling grid (STUDY.md section 6, synthgen/scaling_run.py): one run per
     (size, split) with the largest budget; smaller budgets are snapshots along the way."""
 
     sizes: dict[str, ScalingSize] = Field(description="named model sizes; dvc.yaml's matrix lists the names")

@@ -35,7 +35,7 @@ from synthgen.evaluation import judge
 from synthgen.grammar import Grammar, Program, parse_infix, parse_prefix
 from synthgen.results import generalization_map
 from synthgen.stats import hierarchical_bootstrap
-from synthgen.search.tasks import grid_points
+from synthgen.tasks import grid_points
 from synthgen.universe import read_universe
 
 NOTATIONS = ("auto", "prefix", "infix")

@@ -27,7 +27,8 @@ class Tasks:
 
     ``points``: the example inputs as indices into the rows of ``Grammar.grid``, shape
     (n, K); ``outputs``: the target's values there, (n, K).  The same three arrays as
-    :class:`synthgen.search.tasks.Tasks`, so that every method can face the same tasks."""
+    every method (evaluation, search, the scorer) faces the tasks in this one form; example
+    inputs given as values convert with :func:`grid_points`."""
 
     targets: np.ndarray
     points: np.ndarray
@@ -88,3 +89,18 @@ def check_program_ids(universe: Universe, program_ids) -> np.ndarray:
     if bad.any():
         raise ValueError(f"{int(bad.sum())} program(s) are out of bound and have no task, e.g. ids {ids[bad][:5].tolist()}")
     return ids
+
+
+def grid_points(grammar: Grammar, inputs: np.ndarray) -> np.ndarray:
+    """Grid-point indices of input values, shape ``(..., n_variables)`` to ``(...)``;
+    a ``ValueError`` for values off the grid."""
+    inputs = np.asarray(inputs, dtype=np.int64)
+    n_vars = len(grammar.variables)
+    if inputs.shape[-1:] != (n_vars,):
+        raise ValueError(f"inputs must end in an axis of {n_vars} values (one per variable), got shape {inputs.shape}")
+    offset = inputs - grammar.grid_low
+    side = grammar.grid_high - grammar.grid_low + 1
+    if ((offset < 0) | (offset >= side)).any():
+        raise ValueError(f"inputs must lie on the grid {grammar.grid_low}..{grammar.grid_high}")
+    # The grid is row-major over the variables: the last variable varies fastest.
+    return offset @ (side ** np.arange(n_vars - 1, -1, -1, dtype=np.int64))

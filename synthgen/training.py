@@ -109,7 +109,8 @@ class Batches:
         # resident on the device: what any batch can need, indexed by position in train_ids
         self.device = torch.device(device)
         classes, class_row = np.unique(universe.semantic_class[self.train_ids], return_inverse=True)
-        put = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(self.device)  # noqa: E731
+        # a copy: the universe's arrays may be read-only views (torch warns about those)
+        put = lambda a: torch.tensor(np.asarray(a, dtype=np.int64), device=self.device)  # noqa: E731
         self._ids = put(self.train_ids)
         self._program_tokens = put(self.programs.encode_universe(universe, self.train_ids))
         self._class_row = put(class_row.reshape(-1))

@@ -92,3 +92,15 @@ def test_the_closure_follows_imports_inside_functions_and_packages():
     assert {"synthgen/search/__init__.py", "synthgen/search/compare.py", "synthgen/training.py",
             "synthgen/split_files.py"} <= closure  # the last two are imported inside search_study
     assert "synthgen/splits.py" not in closure
+
+
+def test_dvc_yaml_follows_the_split_list_and_reads_the_seeds_from_params():
+    from synthgen.split_files import SPLIT_NAMES
+
+    for name in ("train", "evaluate"):
+        matrix = STAGES[name]["matrix"]
+        assert matrix["split"] == list(SPLIT_NAMES), name
+        assert matrix["seed"] == "${seeds}", name  # the seeds of params.yaml, never a copy of them
+    run = STAGES["scaling_run"]["matrix"]
+    assert run["size"] == "${scaling.sizes}" and run["seed"] == "${scaling.seeds}"
+    assert set(run["split"]) <= set(SPLIT_NAMES)

@@ -133,7 +133,7 @@ def test_dvc_yaml_follows_the_split_list_and_the_seeds_of_params(smoke_repo):
     for kind in ("train", "evaluate"):
         assert {s for s in stages if s.startswith(f"{kind}@")} == {f"{kind}@{s}-{seed}" for s in SPLIT_NAMES
                                                                    for seed in P.seeds}
-    scaling = {s for s in stages if s.startswith("scaling@")}
+    scaling = {s for s in stages if s.startswith("scaling_run@")}
     assert {s.split("-")[-1] for s in scaling} == {str(seed) for seed in P.scaling.seeds}
     assert {s.split("@")[1].split("-")[0] for s in scaling} == set(P.scaling.sizes)
 
@@ -157,7 +157,7 @@ def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
         expected = {f"{kind}@{s}-{new}" for kind in ("train", "evaluate") for s in SPLIT_NAMES}
         # the new seed's models and their evaluations, and the stages that aggregate over seeds
         assert expected <= ran and ran - expected <= {"results", "search", "headline"}, ran - expected
-        assert not any(r.startswith("scaling") for r in ran)
+        assert not any(r.startswith("scaling_run") for r in ran)
     finally:
         params.write_text(good)
     assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout

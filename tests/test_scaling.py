@@ -9,10 +9,10 @@ import torch
 
 from synthgen.model import ModelConfig
 from synthgen.params import ParamsError
-from synthgen.scaling import (
+from synthgen.scaling_fit import (
     FORMS, bootstrap_log_linear, compare_forms, compute_to_reach, difference_interval, fit_form, predict,
 )
-from synthgen.scaling_grid import grid_points, run_params, snapshot_steps, training_compute
+from synthgen.scaling_run import grid_points, run_params, snapshot_steps, training_compute
 from synthgen.seeding import rng_for
 from synthgen.training import load_model, train
 from tests.conftest import smoke_params

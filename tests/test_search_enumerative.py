@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from synthgen.enumeration import enumerate_universe
 from synthgen.grammar import analytic_counts
-from synthgen.search import EnumerativeSearch, grid_points, passes
+from synthgen.evaluation import same_function as passes
+from synthgen.search import EnumerativeSearch
+from synthgen.tasks import grid_points
 from synthgen.tasks import make_tasks
 from synthgen.seeding import rng_for
 from tests.conftest import make_grammar

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthgen import stats
-from synthgen.scaling import percentile_interval as scaling_percentile_interval
+from synthgen.scaling_fit import percentile_interval as scaling_percentile_interval
 from synthgen.seeding import random_keys
 from synthgen.stats import (
     Estimate, cluster_bootstrap, difference, hierarchical_bootstrap, percentile_interval, ratio_drop,

@@ -1,7 +1,8 @@
 """Search for programs consistent with a task's examples (STUDY.md section 7).
 
-- :mod:`synthgen.search.tasks`: tasks as every search method sees them (grid points and
-  outputs of ``K`` examples), and the pass criterion.
+Every method faces the tasks of :mod:`synthgen.tasks` (grid points and outputs of ``K``
+examples) and is judged by the rule of :mod:`synthgen.evaluation`.
+
 - :mod:`synthgen.search.enumerative`: the enumerative baseline, the smallest consistent
   program of the universe, with its cost in programs and classes examined.
 - :mod:`synthgen.search.neural`: neural-guided search with a trained synthesizer,
@@ -12,19 +13,15 @@
   pass@1 (notebook 08).
 """
 
-from synthgen.search.enumerative import BUDGET_UNITS, EnumerativeSearch, SearchResult, SearchResults
+from synthgen.search.enumerative import ENUMERATION_UNITS, EnumerativeSearch, SearchResult, SearchResults
 from synthgen.search.neural import ProgramIndex, best_first, sample_and_filter
-from synthgen.search.tasks import Tasks, grid_points, passes
 
 __all__ = [
-    "BUDGET_UNITS",
+    "ENUMERATION_UNITS",
     "EnumerativeSearch",
     "ProgramIndex",
     "SearchResult",
     "SearchResults",
-    "Tasks",
     "best_first",
-    "grid_points",
-    "passes",
     "sample_and_filter",
 ]

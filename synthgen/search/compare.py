@@ -21,7 +21,7 @@ import pandas as pd
 from synthgen.evaluation import judge_programs
 from synthgen.model import Synthesizer
 from synthgen.params import Params
-from synthgen.scaling import compute_to_reach
+from synthgen.scaling_fit import compute_to_reach
 from synthgen.search.enumerative import EnumerativeSearch
 from synthgen.search.neural import RESULT_COLUMNS, ProgramIndex, best_first, greedy_rows, sample_and_filter
 from synthgen.stats import hierarchical_bootstrap

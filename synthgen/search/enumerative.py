@@ -35,7 +35,7 @@ import numpy as np
 from synthgen.universe import Universe
 
 BudgetUnit = Literal["programs", "classes"]
-BUDGET_UNITS: tuple[BudgetUnit, ...] = ("programs", "classes")
+ENUMERATION_UNITS: tuple[BudgetUnit, ...] = ("programs", "classes")
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class EnumerativeSearch:
         self, points: np.ndarray, outputs: np.ndarray, budget: int | None = None, unit: BudgetUnit = "programs"
     ) -> SearchResult:
         """One task: ``points`` (K,) grid-point indices of the example inputs (see
-        :func:`synthgen.search.tasks.grid_points` for inputs given as values), ``outputs`` (K,)."""
+        :func:`synthgen.tasks.grid_points` for inputs given as values), ``outputs`` (K,)."""
         r = self.search_batch(np.asarray(points)[None], np.asarray(outputs)[None], budget, unit)
         found = bool(r.found[0])
         return SearchResult(
@@ -169,8 +169,8 @@ class EnumerativeSearch:
         n_points = self.universe.grammar.n_points
         if ((points < 0) | (points >= n_points)).any():
             raise ValueError(f"points must be grid-point indices in 0..{n_points - 1}")
-        if unit not in BUDGET_UNITS:
-            raise ValueError(f"unit must be one of {BUDGET_UNITS}, got {unit!r}")
+        if unit not in ENUMERATION_UNITS:
+            raise ValueError(f"unit must be one of {ENUMERATION_UNITS}, got {unit!r}")
         if budget is not None and budget < 0:
             raise ValueError(f"budget must be >= 0, got {budget}")
 

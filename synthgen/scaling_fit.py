@@ -1,6 +1,6 @@
 """Scaling fits (STUDY.md section 6): is pass@1 log-linear in training compute?
 
-The grid (:mod:`synthgen.scaling_grid`) gives, per split, pass@1 of every test program at
+The grid (:mod:`synthgen.scaling_run`) gives, per split, pass@1 of every test program at
 every (size, budget) point, with the compute C of each point.  Here, with x = log10 C:
 
 - :func:`fit_form` / :func:`predict`: the paper's form and two alternatives, by least

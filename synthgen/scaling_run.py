@@ -1,10 +1,10 @@
 """The scaling grid (STUDY.md section 6): model sizes x training budgets, one run per
 (size, split, training seed).
 
-    python -m synthgen.scaling_grid SIZE SPLIT SEED     # one item of dvc.yaml's matrix
+    python -m synthgen.scaling_run SIZE SPLIT SEED     # one item of dvc.yaml's matrix
 
 The seeds are ``scaling.seeds``: no single training run decides a point, and the fits'
-intervals resample the seeds (:func:`synthgen.scaling.bootstrap_log_linear`).
+intervals resample the seeds (:func:`synthgen.scaling_fit.bootstrap_log_linear`).
 
 **Prefix reuse.** Each (size, split) is one training run with the largest budget,
 ``scaling.tasks``; the smaller budgets are snapshots of that run at the shares
@@ -151,7 +151,7 @@ def grid_points(universe: Universe, train_ids, test_ids, params: Params, size: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m synthgen.scaling_grid", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m synthgen.scaling_run", description=__doc__.split("\n\n")[0])
     parser.add_argument("size", help="a size named in params.yaml's scaling.sizes")
     parser.add_argument("split", help="a split of artifacts/splits, e.g. iid")
     parser.add_argument("seed", type=int, help="a training seed of params.yaml's scaling.seeds")
