@@ -43,8 +43,7 @@ from synthgen.ood import ood_distance  # noqa: E402
 from synthgen.params import validate_params  # noqa: E402
 from synthgen.pqgram import pq_nearest_distance, program_profiles, universe_profiles  # noqa: E402
 from synthgen.profiles import profile_text  # noqa: E402
-from synthgen.seeding import derive_seed  # noqa: E402
-from synthgen.spaces import SemanticSpace, SyntaxSpace, syntax_space, write_spaces  # noqa: E402
+from synthgen.spaces import SemanticSpace, SyntaxSpace, syntax_seed, syntax_space, write_spaces  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_TREE_SUBSET = 20_000
@@ -101,7 +100,7 @@ def main() -> None:
 
     universe, _ = timed("enumerate the universe (input, not counted)", lambda: enumerate_universe(Grammar.from_params(P.grammar)))
     n = len(universe)
-    seed = derive_seed(P.seed, "spaces-syntax", bits=32)
+    seed = syntax_seed(P.seed)
     profiles, t_profiles = timed(f"pq-gram profiles, vectorised ({n:,} programs)", lambda: universe_profiles(universe, P.syntax.p, P.syntax.q), n)
     if not args.paper:
         build = build_spaces(P, universe, profiles, t_profiles, seed, timed)
