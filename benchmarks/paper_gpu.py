@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synthgen.enumeration import enumerate_universe  # noqa: E402
-from synthgen.evaluation import bootstrap_ci  # noqa: E402
+from synthgen.evaluation import function_interval  # noqa: E402
 from synthgen.grammar import Grammar  # noqa: E402
 from synthgen.model import ModelConfig, training_flops_per_task  # noqa: E402
 from synthgen.params import Params, load_params  # noqa: E402
@@ -96,11 +96,13 @@ def draw_split(universe, paper: Params, name: str):
     """The split ``name`` of the paper universe: iid reads the universe only; support_syntax
     needs the pq-gram profiles (no SVD, no semantic space)."""
     pool = candidate_pool(universe, paper.splits.pool, paper.splits.min_size)
-    common = dict(train_size=paper.splits.train_size, test_size=paper.splits.test_size, seed=paper.seed)
+    common = dict(train_size=paper.splits.train_size, test_size=paper.splits.test_size, seed=paper.seed,
+                  tasks_per_function=paper.splits.tasks_per_function)
     if name == "iid":
         return IIDSplit(**common, guard=paper.splits.guard == "all").split(SplitInputs(universe, None, None, None), pool)
     profiles = universe_profiles(universe, paper.syntax.p, paper.syntax.q).counts
-    split = SupportSyntaxSplit(**common, region_share=paper.splits.support.region_share)
+    split = SupportSyntaxSplit(**common, region_share=paper.splits.support.region_share,
+                               regions=paper.splits.support.regions)
     return split.split(SplitInputs(universe, None, None, profiles), pool)
 
 
@@ -160,7 +162,7 @@ def main() -> None:
     table = greedy_pass_at_1(universe, result.model, split.test, run)
     t_eval = time.perf_counter() - t0
     p1 = table["pass@1"].to_numpy(dtype=float)
-    ci = bootstrap_ci(p1, run.evaluation.bootstrap, run.evaluation.confidence, run.seed)
+    ci = function_interval(p1, table["semantic_class"], run.evaluation.bootstrap, run.evaluation.confidence, run.seed)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # 0.5 GB of optimiser state: not needed here
     (run_dir / "model.pt").unlink(missing_ok=True)
 
