@@ -212,16 +212,17 @@ def test_the_device_is_a_run_setting_not_part_of_the_run(universe, valid_ids):
     assert run_fingerprint(P, 0, ids, universe.grammar.symbols) == run_fingerprint(on_gpu, 0, ids, universe.grammar.symbols)
 
 
-def test_the_train_stage_reads_every_training_key_but_the_run_settings():
+def test_the_train_stage_reads_every_training_key_but_the_run_settings_and_no_stage_reads_those():
     """dvc.yaml's train stage: a key that shapes the run is a param (changing it reruns the
     stage); a run setting is not, so that a model trained on cuda:1 by a queued experiment
     is the same stage, in DVC's run-cache, as one trained here (README, "More than one
     machine")."""
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
-    keys = {p.removeprefix("training.") for p in stage["params"] if p.startswith("training")}
-    assert "training" not in stage["params"]
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    keys = {p.removeprefix("training.") for p in stages["train"]["params"] if p.startswith("training")}
     assert keys == set(TrainingParams.model_fields) - set(RUN_SETTINGS)
     assert set(RUN_SETTINGS) <= set(TrainingParams.model_fields)
+    for name, stage in stages.items():  # and no stage reads a run setting (or the whole section)
+        assert not {"training", *(f"training.{k}" for k in RUN_SETTINGS)} & set(stage.get("params", [])), name
 
 
 @pytest.mark.parametrize("name", ["train", "evaluate", "scaling_run"])
