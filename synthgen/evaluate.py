@@ -32,7 +32,7 @@ from synthgen.universe import Universe, read_universe
 def evaluate_model(universe: Universe, split: str, seed: int, params: Params) -> pd.DataFrame:
     """The per-task table of the model trained on ``split`` with training ``seed``."""
     _, test, facts = read_split(split_path(split))
-    model = load_model(model_dir(split, seed) / MODEL_FILE)
+    model = load_model(model_dir(split, seed) / MODEL_FILE, params.training.device)
     table = evaluate(universe, model, test.program_id.to_numpy(), params, sample_seed=seed)
     return table.merge(test, on="program_id").assign(split=split, family=facts["family"], seed=seed)
 

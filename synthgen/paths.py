@@ -53,6 +53,13 @@ def model_dir(split: str, seed: int, root: Path | None = None) -> Path:
     return artifacts_dir("models", root) / split / f"seed{seed}"
 
 
+def checkpoint_dir(split: str, seed: int, root: Path | None = None) -> Path:
+    """Where the run of (``split``, ``seed``) keeps its checkpoint: beside the train stage's
+    output, not in it, so that a killed run resumes while the output (the finished model)
+    stays one that DVC's run-cache can restore (README, "More than one machine")."""
+    return artifacts_dir("checkpoints", root) / split / f"seed{seed}"
+
+
 def evaluation_path(split: str, seed: int, root: Path | None = None) -> Path:
     """The per-task evaluation table of the model of (``split``, ``seed``)."""
     return artifacts_dir("evaluation", root) / split / f"seed{seed}.parquet"

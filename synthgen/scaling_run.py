@@ -20,7 +20,9 @@ measures how pass@1 scales under one fixed schedule, not each budget's best sche
 step is a checkpoint step, and ``train`` writes the checkpoint before it calls ``on_step``,
 so ``on_step`` keeps that checkpoint's config and weights (what
 :func:`~synthgen.training.load_model` reads).  A resumed run keeps the snapshots already
-taken.
+taken.  The run directory (``artifacts/scaling/runs/<item>``) is not the stage's output,
+only the points are: the stage stays one that DVC's run-cache can restore, and a
+checkpoint kept there still resumes a killed run.
 
 **Compute** (:func:`training_compute`): ``C = 6 N D`` (Kaplan et al.), with ``N`` the
 non-embedding parameters and ``D`` the training tokens, i.e. the positions a task occupies
@@ -142,7 +144,7 @@ def grid_points(universe: Universe, train_ids, test_ids, params: Params, size: s
     frames = []
     for budget, step, path in zip(params.scaling.budgets, snapshot_steps(params), snapshots):
         tasks = step * rp.training.batch_size
-        table = greedy_pass_at_1(universe, load_model(path), test_ids, params)
+        table = greedy_pass_at_1(universe, load_model(path, rp.training.device), test_ids, params)
         facts = {"size": size, "split": split, "seed": seed, "budget": budget, "tasks": tasks,
                  "region": np.zeros(len(table), dtype=np.int64) if regions is None else np.asarray(regions, dtype=np.int64),
                  **training_compute(config, params.tasks.n_examples, tasks)}

@@ -28,13 +28,19 @@ What is fixed by what:
   uninterrupted run (tests/test_training.py).  A checkpoint made with other params,
   seed or training programs, or by a loop that computed differently
   (``TRAINING_LOOP_VERSION``), is refused, not silently resumed.
-- **Device.** ``training.device``: ``cpu`` (the default profile) or ``cuda`` (the paper
-  profile); on a GPU, or compiled on more than one CPU thread, resuming is exact only
-  as far as the kernels are deterministic.  Device, threads and compilation may change
-  when a run resumes; the rest of ``training`` may not.
-- **Outputs** in ``out_dir``: ``checkpoint.pt``, ``model.pt`` (config and weights of
-  the finished run, for evaluation) and ``curve.tsv`` (step, tasks, lr, train_loss and,
-  given ``val_ids``, val_loss: ``dvc plots`` reads it).
+- **Device.** ``training.device``: ``cpu`` (the default profile), ``cuda`` (the paper
+  profile) or ``cuda:N``, one GPU of several (each worker of a DVC queue its own: README,
+  "More than one machine"); :func:`load_model` puts a trained model there for evaluation
+  and search.  On a GPU, or compiled on more than one CPU thread, resuming is exact only
+  as far as the kernels are deterministic.  Device, threads, compilation and the
+  checkpoint interval (:data:`RUN_SETTINGS`) may change when a run resumes; the rest of
+  ``training`` may not.
+- **Outputs** in ``out_dir``: ``model.pt`` (config and weights of the finished run, for
+  evaluation) and ``curve.tsv`` (step, tasks, lr, train_loss and, given ``val_ids``,
+  val_loss: ``dvc plots`` reads it), written when the run ends.  ``checkpoint.pt`` (and
+  the curve so far) goes to ``checkpoint_dir``, by default ``out_dir``; the train stage
+  keeps it apart, so that its output is the finished model only and DVC's run-cache can
+  restore it (README, "More than one machine").
 """
 
 from __future__ import annotations
@@ -73,6 +79,11 @@ FUSED_ADAMW_DEVICES = ("cpu", "cuda")  # torch 2.13 has a fused AdamW kernel for
 # stage discards it) instead of being resumed, or re-emitted as this code's model.
 # 2: fused AdamW, batches drawn on the device.
 TRAINING_LOOP_VERSION = 2
+# The keys of ``training`` that say how and where a run computes, not what: a checkpoint
+# may resume under other values (they stay out of its fingerprint), and dvc.yaml's train
+# stage leaves them out of its params (a test checks), so a model trained on cuda:1 by one
+# worker of a DVC queue is the same stage, in DVC's run-cache, as one trained on the CPU.
+RUN_SETTINGS = ("checkpoint_every", "device", "threads", "compile")
 
 
 @dataclass
@@ -232,7 +243,7 @@ def run_fingerprint(params: Params, seed: int, train_ids: np.ndarray, grammar_sy
             "model": params.model.model_dump(),
             # how often checkpoints are written, on which device and threads, compiled or
             # not, may change on resume (exact only as far as the kernels agree bit for bit)
-            "training": params.training.model_dump(exclude={"checkpoint_every", "device", "threads", "compile"}),
+            "training": params.training.model_dump(exclude=set(RUN_SETTINGS)),
             "seed": seed,
             "loop": TRAINING_LOOP_VERSION,
             "symbols": grammar_symbols,
@@ -265,13 +276,23 @@ def save_state(obj: dict, path: str | Path) -> None:
         torch.save(obj, fh)
 
 
-def load_model(path: str | Path) -> Synthesizer:
-    """A trained model from ``model.pt`` (or ``checkpoint.pt``), in eval mode."""
+def training_device(name: str) -> torch.device:
+    """The device ``training.device`` names, made the current CUDA device where it is one
+    GPU of several (``cuda:N``), so that nothing lands on GPU 0 by default."""
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
+    return device
+
+
+def load_model(path: str | Path, device: str = "cpu") -> Synthesizer:
+    """A trained model from ``model.pt`` (or ``checkpoint.pt``), on ``device`` (e.g.
+    ``params.training.device``), in eval mode."""
     # weights_only: a checkpoint is data (tensors, numbers, strings); loading runs no pickled code
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     model = Synthesizer(ModelConfig(**state["config"]))
     model.load_state_dict(state["model"])
-    return model.eval()
+    return model.to(training_device(device)).eval()
 
 
 def discard_stale_run(universe: Universe, train_ids, params: Params, out_dir: str | Path, seed: int | None = None) -> bool:
@@ -303,13 +324,15 @@ def train(
     params: Params,
     out_dir: str | Path,
     *,
+    checkpoint_dir: str | Path | None = None,
     val_ids=None,
     seed: int | None = None,
     progress: bool = True,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train a synthesizer on the tasks of ``train_ids`` (universe program ids) for the
-    budget in ``params.training``, resuming from ``out_dir/checkpoint.pt`` if present.
+    budget in ``params.training``, resuming from ``checkpoint_dir/checkpoint.pt`` if
+    present (``checkpoint_dir`` defaults to ``out_dir``).
 
     ``val_ids``: programs whose loss (on fixed tasks, purpose "validation") joins the
     curve at every log row.  ``seed`` defaults to ``params.seed``.  ``on_step(step)`` is
@@ -317,10 +340,12 @@ def train(
     tp = params.training
     seed = params.seed if seed is None else seed
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = out_dir if checkpoint_dir is None else Path(checkpoint_dir)
+    for folder in (out_dir, checkpoint_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(tp.threads)
     train_ids = np.asarray(train_ids, dtype=np.int64)
-    device = torch.device(tp.device)
+    device = training_device(tp.device)
     batches = Batches(universe, train_ids, params.tasks.n_examples, tp.batch_size, seed, device)
     val = None
     if val_ids is not None and len(val_ids):
@@ -334,7 +359,7 @@ def train(
     optimizer = make_optimizer(model, tp.lr, tp.weight_decay)
     fingerprint = run_fingerprint(params, seed, train_ids, universe.grammar.symbols)
     step, curve = 0, []
-    checkpoint = out_dir / CHECKPOINT_FILE
+    checkpoint = checkpoint_dir / CHECKPOINT_FILE
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if state["fingerprint"] != fingerprint:
@@ -365,7 +390,7 @@ def train(
             },
             checkpoint,
         )
-        write_curve(out_dir / CURVE_FILE, curve)
+        write_curve(checkpoint_dir / CURVE_FILE, curve)
 
     positions_per_task = params.tasks.n_examples + config.max_length - 1  # encoder + decoder positions
     bar = tqdm(total=tp.steps, initial=step, desc=f"train {out_dir.name}", unit="step", disable=not progress)
@@ -395,6 +420,8 @@ def train(
             on_step(step)
     bar.close()
     save_state({"config": config.to_dict(), "model": {k: v.cpu() for k, v in model.state_dict().items()}, "step": step}, out_dir / MODEL_FILE)
+    if checkpoint_dir != out_dir:
+        write_curve(out_dir / CURVE_FILE, curve)
     model.eval()
     return TrainResult(
         model=model,

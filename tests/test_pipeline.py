@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from ruamel.yaml import YAML
 
 from synthgen.params import load_params
 from synthgen.split_files import SPLIT_NAMES
@@ -19,12 +23,16 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
+    """``args`` in ``cwd``; ``quiet``: output not captured, for a command that leaves
+    processes behind holding it (dvc queue start's workers)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
     env.pop("SYNTHGEN_ROOT", None)
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    out = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True) if quiet else dict(capture_output=True, text=True)
+    proc = subprocess.run(args, cwd=cwd, env=env, **out)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{(proc.stdout or '')[-3000:]}\n"
+                             f"{(proc.stderr or '')[-3000:]}")
     return proc
 
 
@@ -144,8 +152,6 @@ def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
     P = load_params(params)
     new = max(P.seeds) + 1
     try:
-        from ruamel.yaml import YAML
-
         yaml = YAML()
         data = yaml.load(good)
         data["seeds"] = P.seeds[:-1] + [new]
@@ -161,6 +167,85 @@ def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
     finally:
         params.write_text(good)
     assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout
+
+
+def _queue_settled(repo: Path, timeout: float) -> str:
+    """``dvc queue status`` once no task is queued or running and no worker is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = _run(["dvc", "queue", "status"], repo).stdout
+        settled = not re.search(r"\b(Queued|Running)\b", status) and "0 active, 0 idle" in status
+        if settled or time.monotonic() > deadline:
+            return status
+        time.sleep(2)
+
+
+def _grid_unit_files(repo: Path, seed: int) -> dict[str, bytes]:
+    """What one queued unit makes: the (iid, seed) model, its training summary and its evaluation."""
+    return {rel: (repo / rel).read_bytes() for rel in (f"artifacts/models/iid/seed{seed}/model.pt",
+                                                      f"artifacts/models/iid/seed{seed}/curve.tsv",
+                                                      f"reports/training/iid_seed{seed}.json",
+                                                      f"artifacts/evaluation/iid/seed{seed}.parquet")}
+
+
+def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smoke_repo, tmp_path):
+    """README, "More than one machine": each unit of the grid is a queued experiment (here
+    one model and its evaluation, a new training seed each), run by `dvc queue start -j 2`.
+    A workspace set to the union of the seeds gets every unit back from DVC's run-cache
+    without running it, with the bytes that running the same units one after the other
+    gives.  Each unit is queued with a run setting of its own (checkpoint_every, standing in
+    for the device each worker of a GPU machine gets).  The collecting workspace is a
+    clone sharing the cache, as a second checkout on the machine would be: the smoke
+    repository itself stays as the other tests expect it.  The units train on a quarter of
+    the smoke budget (the collecting workspace says the same), to keep the test short."""
+    P = load_params(smoke_repo / "params.yaml")
+    new = [max(P.seeds) + 1, max(P.seeds) + 2]
+    tasks = P.training.tasks // 4
+    for key, value in (("user.email", "smoke@example.org"), ("user.name", "smoke")):
+        _run(["git", "config", key, value], smoke_repo)
+    _run(["git", "add", "-A"], smoke_repo)
+    _run(["git", "commit", "-q", "--allow-empty", "-m", "the smoke pipeline, run"], smoke_repo)  # experiments start from a commit
+    for seed in new:
+        _run(["dvc", "exp", "run", "--queue", "--name", f"seed{seed}", "-S", f"seeds=[{seed}]", "-S", f"training.tasks={tasks}",
+              "-S", f"training.checkpoint_every={2 * P.training.checkpoint_every}", f"evaluate@iid-{seed}"], smoke_repo)
+    _run(["dvc", "queue", "start", "-j", "2"], smoke_repo, quiet=True)
+    status = _queue_settled(smoke_repo, timeout=600)
+    assert status.count("Success") == 2 and "0 active, 0 idle" in status, status
+    shown = json.loads(_run(["dvc", "exp", "show", "--json"], smoke_repo).stdout)
+    units = {rev["name"]: rev["data"] for e in shown for x in e.get("experiments") or [] for rev in x["revs"]}
+    assert set(units) == {f"seed{seed}" for seed in new}, set(units)
+    assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout  # the queue left the workspace alone
+
+    # collecting, in a clone sharing the cache: every seed named, the units' stages restored
+    collect = tmp_path / "collect"
+    _run(["git", "clone", "-q", str(smoke_repo), str(collect)], tmp_path)
+    _run(["dvc", "cache", "dir", "--local", str(smoke_repo / ".dvc" / "cache")], collect)
+    _run(["dvc", "checkout", "--quiet"], collect)
+    yaml_rt = YAML()
+    data = yaml_rt.load(collect / "params.yaml")
+    data["seeds"] = P.seeds + new
+    data["training"]["tasks"] = tasks
+    with (collect / "params.yaml").open("w") as fh:
+        yaml_rt.dump(data, fh)
+    collected = _run(["dvc", "repro", *[f"evaluate@iid-{seed}" for seed in new]], collect).stdout
+    assert "Running stage" not in collected, collected
+    lock = yaml.safe_load((collect / "dvc.lock").read_text())["stages"]
+    for seed in new:
+        for stage in (f"train@iid-{seed}", f"evaluate@iid-{seed}"):
+            assert f"Stage '{stage}' is cached - skipping run" in collected, (stage, collected)
+        model = f"artifacts/models/iid/seed{seed}"  # what `dvc exp show` reported of the unit
+        assert units[f"seed{seed}"]["params"]["params.yaml"]["data"]["seeds"] == [seed]
+        assert units[f"seed{seed}"]["outs"][model]["hash"] == next(
+            o["md5"] for o in lock[f"train@iid-{seed}"]["outs"] if o["path"] == model)
+    queued = {seed: _grid_unit_files(collect, seed) for seed in new}
+
+    # the same units, one after the other, without the run-cache
+    ran = _run(["dvc", "repro", "--force", "--single-item",
+                *[f"{kind}@iid-{seed}" for seed in new for kind in ("train", "evaluate")]], collect).stdout
+    assert ran.count("Running stage") == 4, ran
+    for seed in new:
+        assert _grid_unit_files(collect, seed) == queued[seed], seed
+        assert len(pd.read_parquet(collect / f"artifacts/evaluation/iid/seed{seed}.parquet")) == P.splits.test_size
 
 
 def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_repo):

@@ -24,7 +24,9 @@ def test_params_yaml_is_the_default_profile():
     [
         ("model", "heads", 3, "model: width (128) must be divisible by heads (3)"),
         ("training", "log_every", 7, "training: log_every (7) must divide checkpoint_every (200)"),
-        ("training", "device", "gpu", "training.device = 'gpu': must be cpu or cuda"),
+        ("training", "device", "gpu", "training.device = 'gpu': must be cpu, cuda or cuda:N (N the index of a GPU"),
+        ("training", "device", "cuda:x", "training.device = 'cuda:x': must be cpu, cuda or cuda:N"),
+        ("training", "device", "cuda:01", "training.device = 'cuda:01': must be cpu, cuda or cuda:N"),
         ("training", "compile", "yes", "training.compile = 'yes'"),
         ("training", "warmup", 1.0, "training.warmup = 1.0: must be a fraction of the steps in [0, 1)"),
         ("evaluation", "k", [1, 20], "evaluation: every k must be <= n_samples (10); got k = 20"),
@@ -39,3 +41,10 @@ def test_bad_values_stop_with_one_line(section, key, value, message):
     with pytest.raises(ParamsError) as err:
         validate_params(raw)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0", "cuda:1", "cuda:12"])
+def test_training_device_names_one_device(device):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["training"]["device"] = device
+    assert validate_params(raw).training.device == device

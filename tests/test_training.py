@@ -1,13 +1,17 @@
+import shutil
 import warnings
 
 import pytest
 import torch
+import yaml
 
 from synthgen.decoding import synthesize
 from synthgen.evaluation import score_candidates
 from synthgen.tasks import make_tasks
-from synthgen.training import CURVE_FILE, Batches, discard_stale_run, learning_rate, load_model, make_optimizer, train
-from tests.conftest import smoke_params
+from synthgen.params import TrainingParams
+from synthgen.training import (CURVE_FILE, MODEL_FILE, RUN_SETTINGS, Batches, discard_stale_run, learning_rate, load_model,
+                               make_optimizer, run_fingerprint, train)
+from tests.conftest import ROOT, smoke_params
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 
@@ -175,3 +179,59 @@ def test_a_stage_discards_a_stale_run_and_keeps_a_matching_one(universe, valid_i
     assert discard_stale_run(universe, valid_ids[::50], ablated, out)
     assert not any(out.iterdir())
     train(universe, valid_ids[::50], ablated, out, progress=False)  # now starts afresh
+
+
+def test_a_checkpoint_kept_apart_resumes_into_an_emptied_output(universe, valid_ids, tmp_path):
+    """The train stage keeps its checkpoint out of its output, which DVC empties before it
+    runs the stage: a killed run still resumes, and a finished one rewrites the same model
+    and curve, byte for byte, as an uninterrupted run in one folder."""
+    ids = valid_ids[::50]
+    P, whole_dir = _small_run(tmp_path, "whole")
+    train(universe, ids, P, whole_dir, progress=False)
+    out, checkpoints = tmp_path / "out", tmp_path / "checkpoints"
+
+    def kill(step):
+        if step == 17:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(universe, ids, P, out, checkpoint_dir=checkpoints, progress=False, on_step=kill)
+    assert not (out / "checkpoint.pt").exists() and (checkpoints / "checkpoint.pt").exists()
+    for again in range(2):  # resumed after the kill, then rerun on the finished checkpoint
+        shutil.rmtree(out)
+        train(universe, ids, P, out, checkpoint_dir=checkpoints, progress=False)
+        assert sorted(f.name for f in out.iterdir()) == sorted([CURVE_FILE, MODEL_FILE])
+        for name in (CURVE_FILE, MODEL_FILE):
+            assert (out / name).read_bytes() == (whole_dir / name).read_bytes(), (again, name)
+
+
+def test_the_device_is_a_run_setting_not_part_of_the_run(universe, valid_ids):
+    P = smoke_params()
+    on_gpu = P.model_copy(update={"training": P.training.model_copy(update={"device": "cuda:1", "threads": 1})})
+    ids = valid_ids[::50]
+    assert run_fingerprint(P, 0, ids, universe.grammar.symbols) == run_fingerprint(on_gpu, 0, ids, universe.grammar.symbols)
+
+
+def test_the_train_stage_reads_every_training_key_but_the_run_settings_and_no_stage_reads_those():
+    """dvc.yaml's train stage: a key that shapes the run is a param (changing it reruns the
+    stage); a run setting is not, so that a model trained on cuda:1 by a queued experiment
+    is the same stage, in DVC's run-cache, as one trained here (README, "More than one
+    machine")."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    keys = {p.removeprefix("training.") for p in stages["train"]["params"] if p.startswith("training")}
+    assert keys == set(TrainingParams.model_fields) - set(RUN_SETTINGS)
+    assert set(RUN_SETTINGS) <= set(TrainingParams.model_fields)
+    for name, stage in stages.items():  # and no stage reads a run setting (or the whole section)
+        assert not {"training", *(f"training.{k}" for k in RUN_SETTINGS)} & set(stage.get("params", [])), name
+
+
+@pytest.mark.parametrize("name", ["train", "evaluate", "scaling_run"])
+def test_the_grid_stages_can_be_restored_from_dvc_run_cache(name):
+    """DVC's run-cache skips a stage with a persistent output, and one with an uncached
+    output other than a metric or plot; an uncached metric or plot is not pushed to a
+    remote with the run-cache, so another machine could not restore it either."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][name]
+    for kind in ("outs", "metrics", "plots"):
+        for out in stage.get(kind, []):
+            options = next(iter(out.values())) if isinstance(out, dict) else {}
+            assert not options.get("persist", False) and options.get("cache", True), (name, out)

@@ -124,7 +124,7 @@ def search_study(universe: Universe, splits, params: Params, log: Callable[[str]
                              index=index, log=log)
         for seed in params.seeds:
             log(f" seed {seed}:")
-            model = load_model(model_dir(split, seed) / MODEL_FILE)
+            model = load_model(model_dir(split, seed) / MODEL_FILE, params.training.device)
             guided = search_split(universe, model, ids, params, methods=neural, sample_seed=seed,
                                   enumerative=enumerative, index=index, log=log)
             rows = pd.concat([guided, plain], ignore_index=True)
