@@ -219,3 +219,62 @@ def constructions_table(rows: list[dict]) -> pd.DataFrame:
     table.insert(1, "x_svd", table["seconds"] / table.loc["svd", "seconds"])
     table["meets_targets"] = (table["nearest_training_program"] >= NEAREST_TARGET) & (table["x_svd"] <= TIME_TARGET)
     return table
+
+
+# --- the count matrix's second moments: the SVD of every row, and any projection's variance -----
+
+
+@dataclass
+class CountMoments:
+    """The uncentred second moments of a pq-gram count matrix X (n programs x grams):
+    ``gram`` = XᵀX (sparse, float64: exact integer sums) and the column sums.
+
+    They answer, in the space of grams alone, what would otherwise take an array per
+    program: the axes of an SVD fitted on every row (the leading eigenvectors of XᵀX, as
+    ``TruncatedSVD`` leaves the counts uncentred) and the variance of the programs along
+    any axis.  At the paper profile's 20M programs a randomized SVD of every row held three
+    20M x 42 float arrays at once, and each projection one more 20M x 32: the spaces stage
+    peaked there at 20 GB; XᵀX takes a few hundred MB, built a block of rows at a time."""
+
+    gram: sp.csr_matrix
+    column_sums: np.ndarray
+    n: int
+
+    @classmethod
+    def of(cls, counts: sp.csr_matrix, block: int = 1 << 20) -> "CountMoments":
+        gram, sums = None, np.zeros(counts.shape[1])
+        for start in range(0, counts.shape[0], block):
+            rows = counts[start : start + block].astype(np.float64)
+            part = (rows.T @ rows).tocsr()
+            gram = part if gram is None else gram + part
+            sums += np.asarray(rows.sum(axis=0)).ravel()
+        return cls(gram, sums, counts.shape[0])
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.column_sums / self.n
+
+    def total_variance(self) -> float:
+        """The sum of the columns' variances (population, as ``np.var``)."""
+        return float(self.gram.diagonal().sum() / self.n - self.mean @ self.mean)
+
+    def projected_variance(self, basis: np.ndarray) -> np.ndarray:
+        """Variance of the programs' coordinates ``X @ basis`` (grams x k), per column."""
+        basis = np.asarray(basis, dtype=np.float64)
+        second = np.einsum("gk,gk->k", basis, self.gram @ basis) / self.n
+        return second - (self.mean @ basis) ** 2
+
+    def svd_axes(self, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(components, dims x grams; singular values, largest first) of the uncentred SVD
+        of every row: the leading eigenvectors of XᵀX, each signed so that its largest
+        entry is positive.  ARPACK starts from a vector drawn with ``seed``."""
+        from scipy.sparse.linalg import eigsh
+
+        if not 1 <= dims < self.gram.shape[0]:
+            raise ValueError(f"dims must be from 1 to {self.gram.shape[0] - 1} (the grams less one), got {dims}")
+        start = np.random.default_rng(seed).standard_normal(self.gram.shape[0])
+        eigenvalues, vectors = eigsh(self.gram, k=dims, which="LM", v0=start)
+        order = np.argsort(eigenvalues, kind="stable")[::-1]
+        eigenvalues, vectors = eigenvalues[order], vectors[:, order]
+        vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(dims)])
+        return vectors.T, np.sqrt(np.maximum(eigenvalues, 0.0))

@@ -217,7 +217,7 @@ def _unary_code(counts: sp.csr_matrix, width: int) -> sp.csr_matrix:
 # --- the whole universe, bottom-up ----------------------------------------------------
 
 
-def universe_profiles(universe: Universe, p: int = 2, q: int = 3) -> PQProfiles:
+def universe_profiles(universe: Universe, p: int = 2, q: int = 3, chunk: int = 1 << 20) -> PQProfiles:
     """The pq-gram count matrix of every program of ``universe``, built from its table.
 
     A gram is anchored at a node; its stem needs the node's ``p-1`` ancestors.  Nodes at
@@ -241,16 +241,23 @@ def universe_profiles(universe: Universe, p: int = 2, q: int = 3) -> PQProfiles:
         raise ValueError(f"p + q = {p + q} is too large to encode grams of {len(symbols)} symbols in 64 bits")
     label = universe.op.astype(np.int64) + 1
     offsets = universe.size_offsets
+    # Every size's programs are taken in chunks of at most `chunk`, so that no step holds
+    # more than a chunk's (program, gram) pairs and sparse temporaries: at the paper
+    # profile's 20M programs, the whole largest size at once held about four copies of
+    # its profiles (12 GB).  A row of the result depends on that program's own grams
+    # alone, whatever the chunking, so the matrix is the same (tests check it).
+    sizes = [np.arange(offsets[s - 1], offsets[s], dtype=np.int64) for s in range(1, len(offsets))]
+    chunks = lambda ids: [ids[k : k + chunk] for k in range(0, len(ids), chunk)]  # noqa: E731
+
+    def anchored(ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [_anchored_at_depth(universe, label, ids, d, base, q) for d in range(p)]
 
     # Gram codes: the p + q label codes as digits in base `base`, first label most
     # significant.  Pass 1 generates every (program, gram) of every size; the vocabulary is
-    # the set of codes generated, so pass 2 can sum rows on compact columns.
-    levels = []
-    for s in range(1, len(offsets)):
-        ids = np.arange(offsets[s - 1], offsets[s], dtype=np.int64)
-        by_depth = [_anchored_at_depth(universe, label, ids, d, base, q) for d in range(p)]
-        levels.append((ids, by_depth))
-    codes = np.unique(np.concatenate([c for _, by_depth in levels for _, c in by_depth]))
+    # the set of codes generated, so pass 2 can sum rows on compact columns.  Pass 2
+    # generates them again, chunk by chunk, rather than holding them all in between.
+    codes = np.unique(np.concatenate([np.zeros(0, np.int64)] + [
+        np.unique(c) for ids in sizes for part in chunks(ids) for _, c in anchored(part)]))
     # Columns in the sorted order of the grams written as labels (not codes), so that the
     # vocabulary's order does not depend on the grammar's symbol order.
     grams = [_decode(int(c), base, p + q, symbols) for c in codes]
@@ -269,23 +276,28 @@ def universe_profiles(universe: Universe, p: int = 2, q: int = 3) -> PQProfiles:
     empty_row = sp.csr_matrix((1, n_cols), dtype=np.int32)
     deep_blocks: list[sp.csr_matrix] = []
     profile_blocks: list[sp.csr_matrix] = []
-    for ids, by_depth in levels:
-        if not len(ids):  # a size with no program: every even size of a grammar without unary operators
+    last = max((k for k, ids in enumerate(sizes) if len(ids)), default=-1)
+    for k, level in enumerate(sizes):
+        if not len(level):  # a size with no program: every even size of a grammar without unary operators
             deep_blocks.append(sp.csr_matrix((0, n_cols), dtype=np.int32))
             profile_blocks.append(deep_blocks[-1])
             continue
-        first, n_rows = int(ids[0]), len(ids)
         # every row built so far, then one empty row that absent children (-1) select
         deep_so_far = sp.vstack(deep_blocks + [empty_row], format="csr")
         absent = deep_so_far.shape[0] - 1
-        children = np.where(universe.left[ids] >= 0, universe.left[ids], absent)
-        deep = deep_so_far[children]
-        children = np.where(universe.right[ids] >= 0, universe.right[ids], absent)
-        deep = deep + deep_so_far[children] + triplets(*by_depth[p - 1], n_rows, first)
-        shallow = [triplets(*by_depth[d], n_rows, first) for d in range(p - 1)]
-        profile = sum(shallow, deep)
-        deep_blocks.append(deep)
-        profile_blocks.append(profile)
+        for ids in chunks(level):
+            by_depth = anchored(ids)
+            first, n_rows = int(ids[0]), len(ids)
+            children = np.where(universe.left[ids] >= 0, universe.left[ids], absent)
+            deep = deep_so_far[children]
+            children = np.where(universe.right[ids] >= 0, universe.right[ids], absent)
+            deep = deep + deep_so_far[children] + triplets(*by_depth[p - 1], n_rows, first)
+            shallow = [triplets(*by_depth[d], n_rows, first) for d in range(p - 1)]
+            profile_blocks.append(sum(shallow, deep))
+            if k != last:  # only larger programs read a size's deep grams: the largest's are dropped
+                deep_blocks.append(deep)
+        del deep_so_far, deep
+    del deep_blocks
     counts = sp.vstack(profile_blocks, format="csr")
     counts.sort_indices()
     return PQProfiles(counts, vocabulary, p, q)

@@ -78,6 +78,7 @@ from synthgen.seeding import rng_for
 from synthgen.universe import Universe
 
 QUERY_BLOCK = 4_194_304  # rows per block of nearest-neighbour queries (memory: a few hundred MB)
+JOINT_BLOCK = 1 << 20  # rows per block of joint_coords' gathers and squares (float32, 32 dims: 128 MB)
 
 
 class SplitError(ValueError):
@@ -100,16 +101,28 @@ class SplitInputs:
     def joint_coords(self, ids: np.ndarray) -> np.ndarray:
         """Both spaces side by side, each scaled to unit total variance, so that neither
         dominates a distance."""
-        d_syntax, d_semantics = self.syntax.shape[1], self.semantics.shape[1]
-        # one float32 result filled block by block: at the paper profile's 20M programs a
-        # list of blocks, their hstack and a cast would each hold another copy (5 GB each)
-        out = np.empty((len(ids), d_syntax + d_semantics), dtype=np.float32)
-        for cols, take in ((slice(0, d_syntax), lambda: self.syntax[ids]),
-                           (slice(d_syntax, None), lambda: self.semantic_coords(ids))):
-            block = take()
-            block = block - block.mean(axis=0)
-            out[:, cols] = block / max(np.sqrt((block**2).sum(axis=1).mean()), 1e-12)
-            del block
+        ids = np.asarray(ids)
+        n, d_syntax = len(ids), self.syntax.shape[1]
+        out = np.empty((n, d_syntax + self.semantics.shape[1]), dtype=np.float32)
+        parts = ((out[:, :d_syntax], self.syntax, lambda rows: rows),
+                 (out[:, d_syntax:], self.semantics, lambda rows: self.universe.semantic_class[rows]))
+        for part, coords, point_of in parts:
+            # The spaces are float32 on disk, so each part is centred and scaled in place in
+            # its columns of the result, filled and squared a block of rows at a time: at
+            # the paper profile's 20M programs each whole-part temporary (a gathered copy,
+            # the centred copy, its square, the quotient) held another 2.6 GB.  The
+            # arithmetic is the one-shot version's, element by element (same dtype, same
+            # reductions over the same layout), so the bits are too; tests check it.
+            work = part if coords.dtype == np.float32 else np.empty((n, coords.shape[1]), coords.dtype)
+            for start in range(0, n, JOINT_BLOCK):
+                work[start : start + JOINT_BLOCK] = coords[point_of(ids[start : start + JOINT_BLOCK])]
+            work -= work.mean(axis=0)
+            squares = np.empty(n, dtype=work.dtype)  # each row's squared length
+            for start in range(0, n, JOINT_BLOCK):
+                squares[start : start + JOINT_BLOCK] = (work[start : start + JOINT_BLOCK] ** 2).sum(axis=1)
+            work /= max(np.sqrt(squares.mean()), 1e-12)
+            if work is not part:  # another dtype (a test's float64 coordinates): cast once
+                part[:] = work
         return out
 
 
@@ -279,6 +292,38 @@ def kth_neighbour_distance(coords: np.ndarray, k: int, reference: int, rng: np.r
     return out
 
 
+def programs_by_gram(profiles: sp.csr_matrix, pool: np.ndarray, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """For each pq-gram, the positions in ``pool`` of the programs holding it, ascending:
+    ``(indptr, positions)``, the structure of ``(profiles[pool] > 0).tocsc()``.
+
+    Built by a counting sort over blocks of ``block`` pool programs, so that only the
+    positions (4 bytes per stored count) are held whole: the one-shot version held a copy
+    of the pool's profiles, its boolean copy and the CSC result together (13 bytes per
+    stored count: 5 GB for the paper profile's 384M).  Tests check that both agree."""
+    pool = np.asarray(pool)
+    n_grams = profiles.shape[1]
+    rows = lambda start: profiles[pool[start : start + block]]  # noqa: E731 (a block of the pool's profiles)
+    df = np.zeros(n_grams, dtype=np.int64)
+    for start in range(0, len(pool), block):
+        part = rows(start)
+        df += np.bincount(part.indices[part.data > 0], minlength=n_grams)
+    indptr = np.concatenate([[0], np.cumsum(df)])
+    positions = np.empty(indptr[-1], dtype=np.int32 if len(pool) < 2**31 else np.int64)
+    filled = indptr[:-1].copy()  # the next free slot of each gram
+    for start in range(0, len(pool), block):
+        part = rows(start)
+        keep = part.data > 0
+        grams = part.indices[keep]
+        owner = np.repeat(np.arange(start, start + part.shape[0]), np.diff(part.indptr))[keep]
+        order = np.argsort(grams, kind="stable")  # by gram; within a gram, by position
+        grams, owner = grams[order], owner[order]
+        per_gram = np.bincount(grams, minlength=n_grams)
+        first = np.cumsum(per_gram) - per_gram  # where each gram's run starts in `grams`
+        positions[filled[grams] + np.arange(len(grams)) - first[grams]] = owner
+        filled += per_gram
+    return indptr, positions
+
+
 def gram_presence(profiles: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
     """Boolean per pq-gram: does it occur in any of the programs ``ids``?"""
     return np.asarray(profiles[ids].sum(axis=0)).ravel() > 0
@@ -408,18 +453,18 @@ class SupportSyntaxSplit:
         until the programs containing any of them make up ``region_share`` of the pool (a
         gram that would overshoot by 25% is passed over, left for the next region)."""
         rng = rng_for(self.seed, "splits", self.name)
-        presence = (inputs.profiles[pool] > 0).tocsc()
-        df = np.diff(presence.indptr)
+        indptr, holders = programs_by_gram(inputs.profiles, pool)
+        df = np.diff(indptr)
         target = self.region_share * len(pool)
         order = rng.permutation(np.flatnonzero((df > 0) & (df <= target)))
-        used = np.zeros(presence.shape[1], dtype=bool)
+        used = np.zeros(len(df), dtype=bool)
         grams, members = [], np.zeros((self.regions, len(pool)), dtype=bool)
         for r in range(self.regions):
             region, count, held = members[r], 0, []
             for gram in order:
                 if used[gram]:
                     continue
-                rows = presence.indices[presence.indptr[gram] : presence.indptr[gram + 1]]
+                rows = holders[indptr[gram] : indptr[gram + 1]]
                 new = int((~region[rows]).sum())
                 if count + new > 1.25 * target:
                     continue

@@ -168,6 +168,19 @@ def test_universe_builder_equals_per_tree_profiles(universe, p, q):
     assert (built.counts != per_tree.counts).nnz == 0
 
 
+@pytest.mark.parametrize("p, q", [(1, 2), (2, 3), (3, 2)])
+def test_universe_builder_in_chunks_gives_the_same_arrays(universe, p, q):
+    """Chunks of a size (memory) change nothing: the same vocabulary, and the same bytes in
+    every array of the count matrix, dtypes included, as one chunk per size."""
+    whole = universe_profiles(universe, p, q, chunk=len(universe))
+    for chunk in (1, 7, 100):
+        built = universe_profiles(universe, p, q, chunk=chunk)
+        assert built.vocabulary == whole.vocabulary
+        for name in ("data", "indices", "indptr"):
+            got, want = getattr(built.counts, name), getattr(whole.counts, name)
+            assert got.dtype == want.dtype and np.array_equal(got, want), name
+
+
 @pytest.mark.parametrize("unary, binary", [((), ("add", "mul")), ((), ()), (("abs",), ())])
 def test_universe_builder_handles_sizes_without_programs(unary, binary):
     """Without unary operators every even size is empty; without any operator, every size

@@ -314,3 +314,34 @@ def test_leading_grams_names_the_heaviest_loadings(syntax):
     first = table[table.axis == 1]
     assert first.loading.abs().is_monotonic_decreasing
     assert first.loading.abs().iloc[0] == pytest.approx(np.abs(syntax.components_[0]).max())
+
+
+def test_count_moments_give_the_dense_svd_and_variances(profiles):
+    """CountMoments (XᵀX, built in blocks of rows) against the dense count matrix: the total
+    variance, the variance along any axes, and the SVD of every row."""
+    from sklearn.utils.sparsefuncs import mean_variance_axis
+
+    from synthgen.fidelity import CountMoments
+
+    counts = profiles.counts
+    dense = counts.toarray().astype(np.float64)
+    one_block = CountMoments.of(counts, block=counts.shape[0])
+    moments = CountMoments.of(counts, block=37)  # many blocks, a ragged last one
+    assert (moments.gram != one_block.gram).nnz == 0  # exact integer sums, whatever the blocks
+    np.testing.assert_allclose(moments.gram.toarray(), dense.T @ dense)
+    np.testing.assert_allclose(moments.total_variance(), mean_variance_axis(counts.astype(np.float64), axis=0)[1].sum())
+    basis = np.random.default_rng(0).standard_normal((counts.shape[1], 5))
+    np.testing.assert_allclose(moments.projected_variance(basis), (dense @ basis).var(axis=0), rtol=1e-9)
+
+    dims = 8
+    axes, singular = moments.svd_axes(dims, seed=0)
+    expected = np.linalg.svd(dense, compute_uv=False)[:dims]
+    np.testing.assert_allclose(singular, expected, rtol=1e-8)
+    np.testing.assert_allclose(axes @ axes.T, np.eye(dims), atol=1e-10)
+    # the axes keep all the (uncentred) energy the leading singular values promise
+    np.testing.assert_allclose(((dense @ axes.T) ** 2).sum(), (expected**2).sum(), rtol=1e-8)
+    assert (axes[np.arange(dims), np.abs(axes).argmax(axis=1)] > 0).all()
+    first, _ = moments.svd_axes(dims, seed=0)
+    assert np.array_equal(first, axes)  # seeded: the same axes again
+    with pytest.raises(ValueError, match="dims"):
+        moments.svd_axes(counts.shape[1], seed=0)

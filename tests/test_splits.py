@@ -335,3 +335,42 @@ def test_annotations_and_storage(inputs, pool, tmp_path):
     ood = read_ood(write_ood(s, frame, tmp_path / "ood"))
     pd.testing.assert_frame_equal(ood, frame)
     assert meta["name"] == "iid" and meta["guard_removed"] == 0
+
+
+# --- the blockwise versions equal the one-shot ones (the paper profile's memory) -------------
+
+
+def _joint_coords_one_shot(inputs: SplitInputs, ids: np.ndarray) -> np.ndarray:
+    """The joint space as it was computed before it went blockwise: whole-part copies."""
+    parts = []
+    for block in (inputs.syntax[ids], inputs.semantic_coords(ids)):
+        block = block - block.mean(axis=0)
+        parts.append(block / max(np.sqrt((block**2).sum(axis=1).mean()), 1e-12))
+    return np.hstack(parts).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_joint_coords_in_blocks_has_the_one_shot_bits(inputs, pool, monkeypatch, dtype):
+    import synthgen.splits as splits
+
+    typed = SplitInputs(inputs.universe, inputs.syntax.astype(dtype), inputs.semantics.astype(dtype), inputs.profiles)
+    ids = np.random.default_rng(0).permutation(pool)  # any order, repeats allowed
+    ids = np.concatenate([ids, ids[:7]])
+    expected = _joint_coords_one_shot(typed, ids)
+    for block in (5, 64, len(ids) + 1):  # several blocks, a ragged last one, and one block
+        monkeypatch.setattr(splits, "JOINT_BLOCK", block)
+        got = typed.joint_coords(ids)
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.int32), expected.view(np.int32))
+
+
+def test_programs_by_gram_is_the_pools_presence_by_column(inputs, pool):
+    from synthgen.splits import programs_by_gram
+
+    expected = (inputs.profiles[pool] > 0).tocsc()
+    shuffled = np.random.default_rng(1).permutation(pool)  # positions follow the pool's order, sorted or not
+    for ids, want in ((pool, expected), (shuffled, (inputs.profiles[shuffled] > 0).tocsc())):
+        for block in (3, 50, len(ids) + 1):
+            indptr, positions = programs_by_gram(inputs.profiles, ids, block=block)
+            assert np.array_equal(indptr, want.indptr)
+            assert np.array_equal(positions, want.indices)
