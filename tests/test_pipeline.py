@@ -113,18 +113,23 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
     assert "up to date" in status.stdout
 
 
+def _outdated_stages(repo: Path) -> set[str]:
+    """The stages whose own inputs changed (what `dvc repro` would start from). Read from
+    `dvc status`, not `dvc repro --dry`: DVC 3's dry run stops at the first stage whose
+    dependency another stage would create (treeverse/dvc#9818)."""
+    return set(json.loads(_run(["dvc", "status", "--json"], repo).stdout))
+
+
 def test_changing_a_training_param_reruns_only_what_depends_on_it(smoke_repo):
     params = smoke_repo / "params.yaml"
     good = params.read_text()
     try:
         params.write_text(good.replace("min_lr: 0.0002", "min_lr: 0.0001"))
         assert params.read_text() != good
-        # `dvc status`, not `dvc repro --dry`: DVC 3's dry run stops at the first stage whose
-        # dependency another stage would create (treeverse/dvc#9818)
-        ran = set(json.loads(_run(["dvc", "status", "--json"], smoke_repo).stdout))
+        ran = _outdated_stages(smoke_repo)
         trains = {f"train@{s}-{seed}" for s in SPLIT_NAMES for seed in load_params(params).seeds}
         # min_lr shapes the section-5 runs; the scaling runs keep a constant rate and ignore
-        # it. (A dry run lists the stages whose own inputs changed: evaluate and search
+        # it. (Only the stages whose own inputs changed are listed: evaluate and search
         # follow once the new models differ.)
         assert ran == trains, ran
     finally:
@@ -153,15 +158,13 @@ def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
     P = load_params(params)
     new = max(P.seeds) + 1
     try:
-        yaml = YAML()
-        data = yaml.load(good)
+        yaml_rt = YAML()
+        data = yaml_rt.load(good)
         data["seeds"] = P.seeds[:-1] + [new]
         with params.open("w") as fh:
-            yaml.dump(data, fh)
+            yaml_rt.dump(data, fh)
         assert load_params(params).seeds == P.seeds[:-1] + [new]
-        # `dvc status`, not `dvc repro --dry`: DVC 3's dry run stops at the first stage whose
-        # dependency another stage would create (treeverse/dvc#9818)
-        ran = set(json.loads(_run(["dvc", "status", "--json"], smoke_repo).stdout))
+        ran = _outdated_stages(smoke_repo)
         expected = {f"{kind}@{s}-{new}" for kind in ("train", "evaluate") for s in SPLIT_NAMES}
         # the new seed's models and their evaluations, and the stages that aggregate over seeds
         assert expected <= ran and ran - expected <= {"results", "search", "headline"}, ran - expected
