@@ -43,6 +43,7 @@ def _at_least(low: int) -> AfterValidator:
 
 Count = Annotated[int, _at_least(1)]  # a number of things: at least one
 AtLeastTwo = Annotated[int, _at_least(2)]
+NonNegative = Annotated[int, _at_least(0)]
 
 
 class ParamsError(ValueError):
@@ -307,6 +308,7 @@ class SplitsParams(_Section):
     train_size: Count
     test_size: Count = Field(description="test functions per split (spread evenly over a support split's regions)")
     tasks_per_function: Count = Field(description="how often a test set may hold one semantic class")
+    validation_size: NonNegative = Field(description="iid's validation functions, out of every split's training and test sets")
     density: DensityParams
     support: SupportParams
 
@@ -571,6 +573,49 @@ class SearchParams(_Section):
         return v
 
 
+RECIPE_KEYS = ("model.", "training.", "splits.train_size", "tasks.n_examples")
+"""What a calibration recipe may change: how the synthesizer is built and trained, how many
+distinct programs it trains on, and K.  Nothing that changes the universe, a split's test
+or validation functions, or how results are measured."""
+
+
+class CalibrationParams(_Section):
+    """The calibration sweep (synthgen/calibration.py, notebook 09, docs/calibration.md):
+    recipes trained on iid's training candidates and read on iid's validation functions,
+    never on a test set; the selection rule's constants."""
+
+    seeds: SeedList = Field(description="training seeds of every recipe")
+    validation_functions: Count | None = Field(description="the first N validation functions (null: all)")
+    base: str = Field(description="the reference recipe: every cost is a multiple of its CPU time")
+    max_cost: float = Field(description="eligible recipes cost at most this many times the base's CPU time")
+    tolerance: float = Field(description="recipes this close to the best no-twin pass@1 tie; the cheapest wins")
+    recipes: dict[str, dict[str, Any]] = Field(description="name -> dotted params keys the recipe changes")
+
+    @field_validator("recipes")
+    @classmethod
+    def _recipes(cls, v: dict) -> dict:
+        if not v:
+            raise ValueError("must name at least one recipe")
+        for name, changes in v.items():
+            if not _IDENTIFIER.match(name):
+                raise ValueError(f"recipe name {name!r} must be a lower-case identifier (it names files)")
+            for key in changes:
+                if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in RECIPE_KEYS):
+                    raise ValueError(f"recipe {name}: {key} cannot be calibrated; allowed: model.*, training.*, "
+                                     "splits.train_size, tasks.n_examples")
+        return v
+
+    @model_validator(mode="after")
+    def _base_and_constants(self) -> "CalibrationParams":
+        if self.base not in self.recipes:
+            raise ValueError(f"base ({self.base!r}) must be one of the recipes: {', '.join(self.recipes)}")
+        if not self.max_cost >= 1:
+            raise ValueError(f"max_cost ({self.max_cost}) must be >= 1 (the base recipe is always eligible)")
+        if not 0 <= self.tolerance < 1:
+            raise ValueError(f"tolerance ({self.tolerance}) must be in [0, 1)")
+        return self
+
+
 class Params(_Section):
     """The whole of ``params.yaml``."""
 
@@ -589,6 +634,7 @@ class Params(_Section):
     measurement: MeasurementParams
     scaling: ScalingParams
     search: SearchParams
+    calibration: CalibrationParams | None = None
 
     # Checks across sections: field validators see the sections validated before them.
     @field_validator("scaling")
@@ -698,6 +744,16 @@ def validate_params(raw: Any, source: str = "params.yaml") -> Params:
         return Params.model_validate(dict(raw))
     except ValidationError as err:
         raise ParamsError(_format_error(source, err)) from None
+
+
+def recipe_params(params: Params, name: str) -> Params:
+    """``params`` with calibration recipe ``name``'s changes applied (and no calibration
+    section: a recipe is one run's params).  Validated here, not when params.yaml loads:
+    a recipe that a smaller grammar cannot satisfy (more training programs than it has)
+    stops the calibration, not the pipeline."""
+    raw = params.model_dump()
+    changes = raw.pop("calibration")["recipes"][name]
+    return validate_params(apply_overrides(raw, changes), source=f"calibration recipe {name}")
 
 
 def apply_overrides(raw: dict, overrides: Mapping[str, Any]) -> dict:

@@ -43,7 +43,8 @@ def _merge(base, overlay, where: str = "") -> None:
 def _is_leaf_mapping(key: str) -> bool:
     # mappings that are one value (replaced whole), not a section: an overlay's scaling sizes
     # are the grid's sizes, not additions to the default's
-    return key in {"grid", "sizes"}
+    # (and a calibration overlay's recipes are the sweep's recipes)
+    return key in {"grid", "sizes", "recipes"}
 
 
 def profile_text(root: Path, name: str) -> str:

@@ -47,17 +47,21 @@ def _write_table(frame: pd.DataFrame, meta: dict, target: Path) -> Path:
 
 def write_split(s, folder: str | Path) -> Path:
     """``<folder>/<name>.parquet`` of a :class:`synthgen.splits.Split` ``s``: one row per
-    program, ``part`` = train or test, the
+    program, ``part`` = train, test or (iid only) validation, the
     held-out ``region`` of each test program (0 for splits with one test set; -1 on
     training rows), and the split's facts in the file's metadata.  Deterministic bytes.
 
     The strata of the test tasks (:mod:`synthgen.strata`) and their OOD distances
     (:func:`write_ood`) are not stored here: measuring them another way must not change
     the split files, nor rerun the training and evaluation that read them."""
-    frame = pd.concat([
+    parts = [
         pd.DataFrame({"program_id": s.train, "region": np.full(len(s.train), -1, dtype=np.int64)}).assign(part="train"),
         pd.DataFrame({"program_id": s.test, "region": s.region.astype(np.int64)}).assign(part="test"),
-    ], ignore_index=True)
+    ]
+    if s.validation is not None and len(s.validation):
+        parts.append(pd.DataFrame({"program_id": s.validation, "region": np.full(len(s.validation), -1, dtype=np.int64)})
+                     .assign(part="validation"))
+    frame = pd.concat(parts, ignore_index=True)
     meta = {"name": s.name, "family": s.family, "guarded": s.guarded, "guard_removed": s.guard_removed,
             "filter_removed": s.filter_removed, "notes": s.notes}
     return _write_table(frame, meta, Path(folder) / f"{s.name}.parquet")
@@ -76,6 +80,14 @@ def read_split(path: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict]:
     train = frame.loc[frame.part == "train", "program_id"].to_numpy()
     test = frame.loc[frame.part == "test"].drop(columns="part").reset_index(drop=True)
     return train, test, json.loads(table.schema.metadata[b"synthgen.split"])
+
+
+def read_validation(path: str | Path) -> np.ndarray:
+    """The validation program ids of a split file (iid's; empty for the others): one per
+    function, out of every training and test set, for choosing the synthesizer's recipe
+    (:mod:`synthgen.calibration`) without looking at a test set."""
+    frame = pq.read_table(path, columns=["program_id", "part"]).to_pandas()
+    return frame.loc[frame.part == "validation", "program_id"].to_numpy()
 
 
 def read_ood(path: str | Path) -> pd.DataFrame:

@@ -69,7 +69,8 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
 from synthgen.split_files import (  # noqa: F401  (the split files and names, re-exported)
-    DENSITY_SAMPLERS, DENSITY_SPLITS, SPLIT_NAMES, SUPPORT_SPLITS, read_ood, read_split, test_set_of, write_ood,
+    DENSITY_SAMPLERS, DENSITY_SPLITS, SPLIT_NAMES, SUPPORT_SPLITS, read_ood, read_split, read_validation, test_set_of,
+    write_ood,
     write_split,
 )
 from synthgen.ood import semantic_ood_distance, syntactic_ood_distance
@@ -137,6 +138,7 @@ class Split:
     notes: dict = field(default_factory=dict)
     guarded: bool = True  # whether the leakage guard ran (always, for held-out splits)
     region: np.ndarray | None = None  # per test program (aligned with ``test``): its held-out region, 0..R-1
+    validation: np.ndarray | None = None  # iid only: sorted ids of the validation programs (one per function)
 
     def __post_init__(self) -> None:
         if self.region is None:
@@ -175,7 +177,8 @@ def draw(rng: np.random.Generator, ids: np.ndarray, n: int, split: str, what: st
 
 
 def draw_tests(rng: np.random.Generator, universe: Universe, candidates: np.ndarray, n: int, cap: int, split: str,
-               what: str, weight: np.ndarray | None = None, taken: np.ndarray | None = None) -> np.ndarray:
+               what: str, weight: np.ndarray | None = None, taken: np.ndarray | None = None,
+               blocked: np.ndarray | None = None) -> np.ndarray:
     """``n`` test programs from ``candidates`` holding each semantic class at most ``cap``
     times, sorted.
 
@@ -196,7 +199,10 @@ def draw_tests(rng: np.random.Generator, universe: Universe, candidates: np.ndar
     already = np.zeros(len(order), dtype=np.int64) if taken is None else taken[classes]
     # the how-many-th program of its class each one is, in drawing order
     rank = pd.Series(classes).groupby(classes).cumcount().to_numpy()
-    keep = order[already + rank < cap][:n]
+    allowed = already + rank < cap
+    if blocked is not None and len(blocked):
+        allowed &= ~np.isin(classes, blocked)
+    keep = order[allowed][:n]
     if len(keep) < n:
         distinct = len(np.unique(classes))
         raise SplitError(f"split {split}: {what} needs {n} test functions but only {len(keep)} are available "
@@ -340,10 +346,12 @@ class IIDSplit:
     guard: bool = True
     tasks_per_function: int = 1
     name: str = "iid"
+    blocked: np.ndarray | None = None  # classes no test program may compute (the validation functions)
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> Split:
         rng = rng_for(self.seed, "splits", self.name)
-        test = draw_tests(rng, inputs.universe, pool, self.test_size, self.tasks_per_function, self.name, "the test set")
+        test = draw_tests(rng, inputs.universe, pool, self.test_size, self.tasks_per_function, self.name, "the test set",
+                          blocked=self.blocked)
         rest = np.setdiff1d(pool, test)
         removed = 0
         if self.guard:
@@ -367,6 +375,7 @@ class DensityFamily:
     guard: bool = True
     tasks_per_function: int = 1
     samplers: tuple[str, ...] = DENSITY_SAMPLERS
+    blocked: np.ndarray | None = None
 
     def shifted_test(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Test programs drawn with probability proportional to (local sparseness)^tilt:
@@ -385,7 +394,7 @@ class DensityFamily:
         scale = kth_neighbour_distance(inputs.joint_coords(candidates), self.neighbours, self.reference, rng)
         weight = np.power(np.maximum(scale, 1e-9), self.tilt)
         test = draw_tests(rng, inputs.universe, candidates, self.test_size, self.tasks_per_function, "density",
-                          "the shifted test set", weight=weight)
+                          "the shifted test set", weight=weight, blocked=self.blocked)
         return test, weight
 
     def split(self, inputs: SplitInputs, pool: np.ndarray) -> list[Split]:
@@ -445,6 +454,7 @@ class SupportSyntaxSplit:
     regions: int = 1
     tasks_per_function: int = 1
     name: str = "support_syntax"
+    blocked: np.ndarray | None = None
 
     def held_out_grams(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """(the grams of each region, (R, len(pool)) membership of the pool's programs).
@@ -482,7 +492,7 @@ class SupportSyntaxSplit:
         exclusive = members & (members.sum(axis=0) == 1)  # in one region only: its novelty is that region's
         taken = np.zeros(u.n_classes, dtype=np.int64)
         tests = [draw_tests(rng, u, pool[exclusive[r]], n, self.tasks_per_function, self.name,
-                            f"held-out region {r} (test set)", taken=taken)
+                            f"held-out region {r} (test set)", taken=taken, blocked=self.blocked)
                  for r, n in enumerate(split_evenly(self.test_size, self.regions))]
         rest, removed = _guard_regions(u, pool[~members.any(axis=0)], tests)
         train = draw(rng, rest, self.train_size, self.name, "the training set")
@@ -505,6 +515,7 @@ class SupportSemanticsSplit:
     regions: int = 1
     tasks_per_function: int = 1
     name: str = "support_semantics"
+    blocked: np.ndarray | None = None
 
     def held_out_functions(self, inputs: SplitInputs, pool: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
         """(the semantic classes of each region, each region's centre class).
@@ -548,7 +559,8 @@ class SupportSemanticsSplit:
             region = pool[members[r]]
             familiar = np.asarray((inputs.profiles[region][:, ~seen] > 0).sum(axis=1)).ravel() == 0
             tests.append(draw_tests(rng, u, region[familiar], n, self.tasks_per_function, self.name,
-                                    f"held-out region {r} with every pq-gram seen in training (test set)", taken=taken))
+                                    f"held-out region {r} with every pq-gram seen in training (test set)", taken=taken,
+                                    blocked=self.blocked))
             facts.append({"centre_class": centres[r], "centre_program": int(smallest[centres[r]]),
                           "functions": int(len(regions[r])), "region_size": int(len(region)),
                           "filter_removed": int((~familiar).sum()), "guard_removed": 0})
@@ -563,9 +575,14 @@ class SupportSemanticsSplit:
 def make_splits(inputs: SplitInputs, cfg, seed: int) -> list[Split]:
     """All splits configured in ``params.splits`` (a :class:`SplitsParams`)."""
     pool = candidate_pool(inputs.universe, cfg.pool, cfg.min_size)
-    common = dict(train_size=cfg.train_size, test_size=cfg.test_size, seed=seed, tasks_per_function=cfg.tasks_per_function)
+    validation = draw_validation(inputs.universe, pool, cfg.validation_size, seed)
+    pool = np.setdiff1d(pool, validation)  # no split trains or tests on a validation program
+    blocked = np.unique(inputs.universe.semantic_class[validation])  # nor tests a validation function
+    common = dict(train_size=cfg.train_size, test_size=cfg.test_size, seed=seed, tasks_per_function=cfg.tasks_per_function,
+                  blocked=blocked)
     guard_all = cfg.guard == "all"  # held-out (support) splits are always guarded
     splits = [IIDSplit(**common, guard=guard_all).split(inputs, pool)]
+    splits[0].validation = validation
     splits += DensityFamily(
         **common, cells=cfg.density.cells, neighbours=cfg.density.neighbours, tilt=cfg.density.tilt,
         reference=cfg.density.reference, fit_sample=cfg.density.fit_sample, guard=guard_all,
@@ -575,7 +592,35 @@ def make_splits(inputs: SplitInputs, cfg, seed: int) -> list[Split]:
     splits.append(SupportSemanticsSplit(**common, **support).split(inputs, pool))
     for s in splits:
         check_invariants(s, inputs, cfg.tasks_per_function)
+    check_validation(splits, inputs.universe)
     return splits
+
+
+def draw_validation(universe: Universe, pool: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` validation programs, one per function, drawn uniformly from the pool like
+    iid's test set (its own random stream, so the splits' draws do not depend on ``n``).
+
+    What the calibration of the synthesizer reads (``synthgen.calibration``), never a test
+    set: no split trains on a validation program, and no split's test set holds a
+    validation function.  Like iid's test programs, a validation function may have twins
+    (other programs computing it) in a training set; the calibration reports both kinds."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = rng_for(seed, "splits", "validation")
+    return draw_tests(rng, universe, pool, n, 1, "iid", "the validation set")
+
+
+def check_validation(splits: list[Split], universe: Universe) -> None:
+    """The validation set's promises (a violation is a bug, so it raises): it is iid's,
+    one program per function, absent from every training set, and shares no function
+    with any test set."""
+    validation = next(s.validation for s in splits if s.name == "iid")
+    classes = universe.semantic_class[validation]
+    assert len(np.unique(classes)) == len(validation), "validation: a function occurs twice"
+    for s in splits:
+        assert not np.isin(validation, s.train).any(), f"{s.name}: trains on a validation program"
+        assert not np.isin(universe.semantic_class[s.test], classes).any(), f"{s.name}: tests a validation function"
+        assert s.name == "iid" or s.validation is None, f"{s.name}: only iid holds the validation set"
 
 
 def check_invariants(s: Split, inputs: SplitInputs, tasks_per_function: int | None = None) -> None:

@@ -75,7 +75,7 @@ def test_held_out_splits_are_always_guarded(inputs, universe):
 
     cfg = SimpleNamespace(
         pool="programs", guard="held_out", min_size=2, train_size=1500, test_size=60, tasks_per_function=1,
-        density=SimpleNamespace(cells=8, neighbours=3, tilt=1.0, reference=2000, fit_sample=None),
+        validation_size=0, density=SimpleNamespace(cells=8, neighbours=3, tilt=1.0, reference=2000, fit_sample=None),
         support=SimpleNamespace(region_share=0.1, regions=3),
     )
     splits = {s.name: s for s in make_splits(inputs, cfg, seed=0)}
@@ -374,3 +374,72 @@ def test_programs_by_gram_is_the_pools_presence_by_column(inputs, pool):
             indptr, positions = programs_by_gram(inputs.profiles, ids, block=block)
             assert np.array_equal(indptr, want.indptr)
             assert np.array_equal(positions, want.indices)
+
+
+# --- iid's validation functions (what the calibration reads, never a test set) ------------------
+
+
+def _config(validation_size: int, guard: str = "held_out"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        pool="programs", guard=guard, min_size=2, train_size=1500, test_size=60, tasks_per_function=1,
+        validation_size=validation_size,
+        density=SimpleNamespace(cells=8, neighbours=3, tilt=1.0, reference=2000, fit_sample=None),
+        support=SimpleNamespace(region_share=0.1, regions=3),
+    )
+
+
+@pytest.mark.parametrize("guard", ["held_out", "all"])
+def test_validation_functions_are_out_of_every_training_and_test_set(inputs, universe, guard):
+    from synthgen.splits import make_splits
+
+    splits = {s.name: s for s in make_splits(inputs, _config(50, guard), seed=3)}
+    validation = splits["iid"].validation
+    classes = universe.semantic_class[validation]
+    assert len(validation) == 50 and len(np.unique(classes)) == 50  # one program per function
+    assert np.array_equal(validation, np.sort(validation))
+    for s in splits.values():
+        assert not np.isin(validation, s.train).any(), s.name  # no split trains on a validation program
+        assert not np.isin(universe.semantic_class[s.test], classes).any(), s.name  # nor tests its function
+        assert s.name == "iid" or s.validation is None
+    # like iid's test functions, validation functions may have twins in training (unguarded iid)
+    if guard == "held_out":
+        assert np.isin(classes, universe.semantic_class[splits["iid"].train]).any()
+
+
+def test_a_validation_set_that_breaks_a_promise_is_caught(inputs, universe):
+    from synthgen.splits import check_validation, make_splits
+
+    splits = make_splits(inputs, _config(30), seed=3)
+    iid = splits[0]
+    iid.train = np.sort(np.concatenate([iid.train, iid.validation[:1]]))  # a validation program in training
+    with pytest.raises(AssertionError, match="trains on a validation program"):
+        check_validation(splits, universe)
+    iid.train = np.setdiff1d(iid.train, iid.validation[:1])
+    splits[1].test = np.sort(np.concatenate([splits[1].test, iid.validation[:1]]))  # a validation function tested
+    with pytest.raises(AssertionError, match="tests a validation function"):
+        check_validation(splits, universe)
+
+
+def test_no_validation_set_leaves_every_split_as_it_was(inputs):
+    """validation_size 0 draws nothing: the splits are those of the code without it."""
+    from synthgen.splits import make_splits
+
+    cfg = _config(0)
+    pool = candidate_pool(inputs.universe, cfg.pool, cfg.min_size)
+    iid = IIDSplit(train_size=1500, test_size=60, seed=3, guard=False).split(inputs, pool)
+    made = make_splits(inputs, cfg, seed=3)[0]
+    assert np.array_equal(made.train, iid.train) and np.array_equal(made.test, iid.test)
+    assert len(made.validation) == 0
+
+
+def test_validation_programs_round_trip_through_the_split_file(inputs, tmp_path):
+    from synthgen.splits import make_splits, read_split, read_validation, write_split
+
+    splits = make_splits(inputs, _config(40), seed=5)
+    paths = {s.name: write_split(s, tmp_path) for s in splits}
+    assert np.array_equal(read_validation(paths["iid"]), splits[0].validation)
+    train, test, _ = read_split(paths["iid"])  # readers of train and test see no validation row
+    assert np.array_equal(train, splits[0].train) and np.array_equal(test.program_id, splits[0].test)
+    assert len(read_validation(paths["support_syntax"])) == 0
