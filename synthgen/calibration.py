@@ -220,6 +220,7 @@ def run_sweep(universe: Universe, params: Params, recipes: Sequence[str] | None 
         recipe_params(params, name)
     candidates = training_candidates(universe, params, root)
     rows, todo = [], [(n, s) for n in names for s in cal.seeds]
+    _warm_up(universe, recipe_params(params, cal.base), candidates)
     for i, (name, seed) in enumerate(todo, 1):
         started = time.perf_counter()
         row, ran = run_recipe(universe, params, name, seed, candidates=candidates, root=root, progress=progress)
@@ -228,6 +229,19 @@ def run_sweep(universe: Universe, params: Params, recipes: Sequence[str] | None 
               f"all {row['pass@1 all']:.3f}, {row['cpu_seconds'] / 60:.1f} CPU min ({status})", flush=True)
         rows.append(row)
     return rows
+
+
+def _warm_up(universe: Universe, params: Params, candidates: np.ndarray) -> None:
+    """A few untimed steps of the base recipe, so that the process's one-off costs (torch's
+    thread pool, kernel selection: several CPU seconds) are not charged to the first run."""
+    import tempfile
+
+    from synthgen.params import apply_overrides, validate_params
+    from synthgen.training import train
+
+    raw = apply_overrides(params.model_dump(), {"training.tasks": 4 * params.training.batch_size})
+    with tempfile.TemporaryDirectory() as tmp:
+        train(universe, candidates[: params.training.batch_size], validate_params(raw), tmp, progress=False)
 
 
 # --- reading the sweep --------------------------------------------------------------------------
@@ -317,6 +331,26 @@ def axis(table: pd.DataFrame, vary: str, params: Params) -> pd.DataFrame:
     fixed = [k for k in AXES if k not in (vary, "training.tasks")]
     same = np.logical_and.reduce([table[k] == base[k] for k in fixed])
     return table[same].sort_values(["training.tasks", vary])
+
+
+def extrapolate(table: pd.DataFrame, params: Params, target: float, subset_name: str = "no_twin") -> dict:
+    """Where the compute axis (the recipes differing from the base only in training tasks,
+    at the base's data) would reach ``target`` validation pass@1, by a least-squares line
+    ``pass@1 = a + b log10(tasks)``: an *extrapolation*, labelled so wherever it is shown.
+    ``tasks`` is None when the line does not rise or fewer than two points lie on it."""
+    line = axis(table, "training.tasks", params)
+    line = line[line["splits.train_size"] == params.splits.train_size]
+    x, y = np.log10(line["training.tasks"].to_numpy(float)), line[f"pass@1 {subset_name}"].to_numpy(float)
+    out = {"target": target, "subset": subset_name, "points": int(len(line)), "tasks": None, "cpu_minutes": None}
+    if len(line) < 2:
+        return out
+    b, a = np.polyfit(x, y, 1)
+    out.update(a=round(float(a), 4), b_per_decade=round(float(b), 4))
+    if b > 1e-6:  # a line that rises (not float noise on a flat one)
+        log_tasks = (target - a) / b
+        minutes_per_task = (line.cpu_minutes / line["training.tasks"]).mean()
+        out.update(tasks=float(10**log_tasks), cpu_minutes=float(10**log_tasks * minutes_per_task))
+    return out
 
 
 def write_selection(choice: dict, table: pd.DataFrame, root: Path | None = None) -> Path:

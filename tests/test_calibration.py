@@ -105,6 +105,22 @@ def test_selection_rule_takes_the_cheapest_of_the_eligible_tie():
     assert strict["chosen"] == "b"
 
 
+def test_extrapolation_reads_the_compute_axis_only():
+    from synthgen.calibration import AXES, extrapolate
+
+    P = smoke_params()
+    base = {k: 1 for k in AXES} | {"splits.train_size": P.splits.train_size}
+    rows = [base | {"recipe": n, "training.tasks": t, "pass@1 no_twin": p, "cpu_minutes": t / 1000}
+            for n, t, p in (("base", 1000, 0.10), ("more", 10_000, 0.20), ("most", 100_000, 0.30))]
+    rows.append(base | {"recipe": "wide", "model.width": 2, "training.tasks": 10_000, "pass@1 no_twin": 0.9,
+                        "cpu_minutes": 99})  # another shape: not on the axis
+    out = extrapolate(pd.DataFrame(rows), P, target=0.5)
+    assert out["points"] == 3 and out["b_per_decade"] == pytest.approx(0.1)
+    assert out["tasks"] == pytest.approx(1e7) and out["cpu_minutes"] == pytest.approx(1e4)
+    flat = [r | {"pass@1 no_twin": 0.1} for r in rows]
+    assert extrapolate(pd.DataFrame(flat), P, target=0.5)["tasks"] is None  # a line that does not rise
+
+
 def test_bad_recipes_stop_in_one_line():
     P = smoke_params()
     with pytest.raises(ParamsError, match=r"^smoke: calibration.recipes: .*grammar.max_size cannot be calibrated"):
