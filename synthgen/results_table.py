@@ -100,7 +100,9 @@ def report(metrics: str | Path, seed_sets: list[str | Path] = ()) -> dict:
                 name = f"{name} ({folder})"
             runs[name] = verdicts(other, floor=floor)
         out["seed_sets"] = {name: {"instrument": r["instrument"],
-                                   "verdicts": {n: v["verdict"] for n, v in r["verdicts"].items()}}
+                                   "verdicts": {n: v["verdict"] for n, v in r["verdicts"].items()},
+                                   "read_without_floor": [n for n, v in r["verdicts"].items()
+                                                          if v.get("floor_checked") is False]}
                             for name, r in runs.items()}
         out["combined"] = combine(runs)
     return out
@@ -202,9 +204,14 @@ def seed_set_lines(r: dict) -> list[str]:
     lines = [(f"{'verdict':<19}" + "".join(f" {name[:width]:<{width}}" for name in runs) + " combined").rstrip(),
              "-" * WIDTH]
     for name, word in r["combined"].items():
-        lines.append((f"{name:<19}" + "".join(f" {run['verdicts'].get(name, 'n/a'):<{width}}" for run in runs.values())
-                      + f" {word:<{width}}").rstrip())
+        cells = [run["verdicts"].get(name, "n/a") + (UNCHECKED if name in run["read_without_floor"] else "")
+                 for run in runs.values()]
+        if any(name in run["read_without_floor"] for run in runs.values()):
+            word += UNCHECKED
+        lines.append((f"{name:<19}" + "".join(f" {c:<{width}}" for c in cells) + f" {word:<{width}}").rstrip())
     lines.append("a verdict two runs read differently is unresolved; n/a: the run has no such figure")
+    if any(run["read_without_floor"] for run in runs.values()):
+        lines.append(f"{UNCHECKED.strip()} read off the interval without the floor test (the floor is unknown)")
     return lines
 
 
@@ -220,8 +227,9 @@ def render(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="synthgen results", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--metrics", default=None, help="a reports/metrics folder (default: the repository's)")
+    parser = argparse.ArgumentParser(prog="synthgen results", description="The verdicts, the floor test and pass@1 "
+                                     "per split, read off a reports/metrics folder (rules: synthgen/verdicts.py).")
+    parser.add_argument("--metrics", default=None, metavar="DIR", help="a reports/metrics folder (default: the repository's)")
     parser.add_argument("--seed-set", action="append", default=[], metavar="DIR",
                         help="a folder with another seed set's evaluation.json (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the same figures as JSON")
