@@ -6,6 +6,8 @@
     synthgen release build|check   write data/ (the released benchmark) or check it reproduces
     synthgen score SPLIT FILE [--data DIR] [--notation auto|prefix|infix] [--json OUT]
                               score predicted programs on a released split
+    synthgen results [--metrics DIR] [--seed-set DIR ...] [--json]
+                              the verdicts, the floor and pass@1 per split, read off reports/metrics/
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         from synthgen.score import main as score_main
 
         return score_main(argv[1:])
+    if argv and argv[0] == "results":
+        from synthgen.results_table import main as results_main
+
+        try:
+            return results_main(argv[1:])
+        except (ParamsError, FileNotFoundError) as err:
+            print(f"synthgen: {err}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="synthgen", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("profile", help="make a profile the active params.yaml")
@@ -36,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-params", help="validate params.yaml")
     sub.add_parser("release", help="build|check: write data/ from artifacts/, or check a rebuild matches data.dvc")
     sub.add_parser("score", help="SPLIT FILE: score predicted programs on a released split (--help for more)")
+    sub.add_parser("results", help="the verdicts and pass@1 per split from reports/metrics/ (--help for more)")
     args = parser.parse_args(argv)
     try:
         root = repo_root()

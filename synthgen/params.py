@@ -476,11 +476,13 @@ class EvaluationParams(_Section):
 
 class MeasurementParams(_Section):
     """How results are measured (STUDY.md section 8, synthgen/strata.py, synthgen/stats.py):
-    the strata of a task, the strata comparisons are matched on, and their reference mix."""
+    the strata of a task, the strata comparisons are matched on, their reference mix, and
+    the instrument's floor (synthgen/verdicts.py)."""
 
     class_size_edges: list[int] = Field(description="commonness bins: programs computing a function, cut at these")
     match_on: list[str] = Field(description="strata a comparison between splits is matched on")
     reference_mix: str = Field(description="the stratum mix comparisons are post-stratified to")
+    floor: float = Field(description="iid pass@1 on functions without a twin below which model comparisons are untested")
 
     @field_validator("class_size_edges")
     @classmethod
@@ -502,6 +504,13 @@ class MeasurementParams(_Section):
     def _mix(cls, v: str) -> str:
         if v not in ("iid", "uniform"):
             raise ValueError("must be iid (the iid test set's mix of strata) or uniform (every stratum alike)")
+        return v
+
+    @field_validator("floor")
+    @classmethod
+    def _floor(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError("must be a number in [0, 1] (a share of functions solved)")
         return v
 
 

@@ -15,6 +15,8 @@ hierarchical bootstrap interval (:mod:`synthgen.stats`): seeds, then held-out re
 - :func:`support_comparison`: each support split's relative drop against iid, raw and on
   matched strata (both post-stratified to the reference mix over the strata both hold),
   and against the iid functions without a twin in training.
+- :func:`twin_comparison`: every split's mean on its test functions with and without a
+  twin in its training set (the floor of section 8 reads iid's without).
 - :func:`by_region`, :func:`by_seed`: the spread a single region or seed would hide.
 - :func:`generalization_map`: pass@1 over the plane (syntactic OOD distance, semantic
   OOD distance), binned, with the number of functions in each cell.
@@ -233,6 +235,30 @@ def support_comparison(outcomes: pd.DataFrame, params: Params, metric: str = "pa
             rows.append({"split": split, "estimate": how, "drop": drop.estimate, "ci_low": lo, "ci_high": hi,
                          "coverage": 1.0 if w is None else sum(ref.get(h, 0.0) for h in w),
                          "replicates": drop})
+    return pd.DataFrame(rows)
+
+
+def twin_comparison(outcomes: pd.DataFrame, params: Params, splits: Sequence[str] | None = None,
+                    metric: str = "pass@1") -> pd.DataFrame:
+    """Every split's mean of ``metric`` on its test functions ``"no twin"`` (no program of
+    the split's training set computes the function) and ``"with twin"``, raw, with the
+    number of functions (0, and NaN figures, where a split has none: the guarded support
+    splits have no twin).  iid's ``"no twin"`` figure is the instrument's floor test
+    (STUDY.md section 8, :mod:`synthgen.verdicts`); it resamples the functions as
+    :func:`support_comparison`'s no-twin reference does."""
+    splits = list(dict.fromkeys(outcomes.split)) if splits is None else splits
+    rows = []
+    for split in splits:
+        for how, where in (("no twin", ~outcomes.twin), ("with twin", outcomes.twin)):
+            n = int(outcomes[(outcomes.split == split) & where].semantic_class.nunique())
+            row = {"split": split, "twin": how, "functions": n, "estimate": np.nan, "ci_low": np.nan,
+                   "ci_high": np.nan, "replicates": None}
+            if n:
+                e = estimate(outcomes, split, params, metric, where=where,
+                             purpose=f"{test_set_of(split)}:{'no-twin' if how == 'no twin' else 'twin'}")
+                lo, hi = e.interval(params.evaluation.confidence)
+                row |= {"estimate": e.estimate, "ci_low": lo, "ci_high": hi, "replicates": e}
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -78,6 +78,9 @@ BAD = [
     ("search.samples", [4, 2], "must be a non-empty, strictly increasing list of integers >= 1"),
     ("search.expansions", [], "must be a non-empty, strictly increasing list of integers >= 1"),
     ("search.programs", [0, 10], "must be a non-empty, strictly increasing list of integers >= 1"),
+    ("measurement.floor", 1.5, "measurement.floor = 1.5: must be a number in [0, 1]"),
+    ("measurement.floor", -0.1, "measurement.floor = -0.1: must be a number in [0, 1]"),
+    ("measurement.floor", "high", "measurement.floor = 'high'"),
 ]
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from synthgen.results import (by_region, by_seed, density_comparison, estimate, functions_of, generalization_map,
-                              per_stratum, reference_mix, support_comparison)
+                              per_stratum, reference_mix, support_comparison, twin_comparison)
 from tests.conftest import smoke_params
 
 KINDS = ["const", "x", "x+y"]
@@ -117,6 +117,25 @@ def test_per_stratum_and_by_seed(P):
     seeds = by_seed(out, ["iid"])
     assert list(seeds.columns) == [0, 1, 2] and seeds.loc["iid"].tolist() == [pytest.approx(1 / 3)] * 3
     assert reference_mix(out, P) == pytest.approx({"const": 1 / 3, "x": 1 / 3, "x+y": 1 / 3})
+
+
+def test_twin_comparison_splits_each_test_set_by_twin_in_training(P):
+    iid = _outcomes("iid", {"const": 1.0, "x": 0.5, "x+y": 0.0})
+    iid["twin"] = iid.kind != "x+y"  # the hard functions are the new ones
+    sup = _outcomes("support_syntax", {"const": 0.5, "x": 0.5, "x+y": 0.5}, first_class=10_000)  # guarded: no twin
+    table = twin_comparison(pd.concat([iid, sup], ignore_index=True), P, ["iid", "support_syntax"])
+    table = table.set_index(["split", "twin"])
+    new = table.loc[("iid", "no twin")]
+    assert new.functions == 60 and new.estimate == 0.0 and new.ci_low == new.ci_high == 0.0
+    old = table.loc[("iid", "with twin")]
+    assert old.functions == 120 and old.estimate == pytest.approx(iid[iid.twin]["pass@1"].mean())
+    assert old.ci_low < old.estimate < old.ci_high
+    assert table.loc[("support_syntax", "with twin")].functions == 0
+    assert np.isnan(table.loc[("support_syntax", "with twin")].estimate)
+    assert table.loc[("support_syntax", "no twin")].functions == 180
+    # iid's no-twin figure is the reference support_comparison resamples alike (same purpose)
+    e = estimate(pd.concat([iid, sup]), "iid", P, where=~pd.concat([iid, sup]).twin, purpose="iid:no-twin")
+    assert np.array_equal(e.replicates, new.replicates.replicates)
 
 
 def test_seeds_must_share_their_functions(P):
