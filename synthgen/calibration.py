@@ -117,12 +117,14 @@ def effective(params: Params) -> dict:
 
 
 def fingerprint(params: Params, seed: int, train_ids: np.ndarray, validation: np.ndarray) -> str:
-    """What a run's figures are a function of: its params (less the calibration section and
-    the run settings), its seed, its training programs and its validation programs."""
+    """What a run's figures are a function of: the params sections it reads (less the run
+    settings of ``training``), its seed, its training programs and its validation programs.
+    An edit to another section (search, scaling, ...) does not rerun the sweep."""
     from synthgen.training import RUN_SETTINGS
 
-    raw = params.model_dump()
-    raw.pop("calibration", None)
+    full = params.model_dump()
+    raw = {k: full[k] for k in ("seed", "grammar", "splits", "tasks", "model", "training", "decoding")}
+    raw["class_size_edges"] = full["measurement"]["class_size_edges"]
     for key in RUN_SETTINGS:
         raw["training"].pop(key, None)
     h = hashlib.sha256(json.dumps(raw, sort_keys=True).encode())
