@@ -695,6 +695,16 @@ def load_split_inputs(universe_dir: str | Path, spaces_dir: str | Path) -> Split
     )
 
 
+def training_overlap(splits: list[Split]) -> pd.DataFrame:
+    """The share of each split's training programs that another's training set also holds
+    (rows: the split, columns: the other).  For the density family it says whether the
+    samplers still draw different training sets from one candidate pool: a sampler whose
+    set is nearly random's is no comparison."""
+    shared = {a.name: {b.name: len(np.intersect1d(a.train, b.train, assume_unique=True)) / max(len(a.train), 1)
+                       for b in splits} for a in splits}
+    return pd.DataFrame(shared).T
+
+
 def summary_table(splits: list[Split], frames: dict[str, pd.DataFrame], universe: Universe) -> pd.DataFrame:
     """One row per (split, part): sizes, guard counts, OOD distance medians and the
     salient variables (size, depth, operator use, constants)."""

@@ -443,3 +443,13 @@ def test_validation_programs_round_trip_through_the_split_file(inputs, tmp_path)
     train, test, _ = read_split(paths["iid"])  # readers of train and test see no validation row
     assert np.array_equal(train, splits[0].train) and np.array_equal(test.program_id, splits[0].test)
     assert len(read_validation(paths["support_syntax"])) == 0
+
+
+def test_training_overlap_is_the_share_of_shared_programs():
+    from synthgen.splits import Split, training_overlap
+
+    a = Split("a", "density", np.array([1, 2, 3, 4]), np.array([9]))
+    b = Split("b", "density", np.array([3, 4, 5, 6, 7, 8, 10, 11]), np.array([9]))
+    table = training_overlap([a, b])
+    assert table.loc["a", "b"] == 0.5 and table.loc["b", "a"] == 0.25  # of the row's own set
+    assert table.loc["a", "a"] == table.loc["b", "b"] == 1.0
