@@ -215,8 +215,7 @@ def test_the_device_is_a_run_setting_not_part_of_the_run(universe, valid_ids):
 def test_the_train_stage_reads_every_training_key_but_the_run_settings_and_no_stage_reads_those():
     """dvc.yaml's train stage: a key that shapes the run is a param (changing it reruns the
     stage); a run setting is not, so that a model trained on cuda:1 by a queued experiment
-    is the same stage, in DVC's run-cache, as one trained here (README, "More than one
-    machine")."""
+    is the same stage, in DVC's run-cache, as one trained here (docs/scaling-out.md)."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     keys = {p.removeprefix("training.") for p in stages["train"]["params"] if p.startswith("training")}
     assert keys == set(TrainingParams.model_fields) - set(RUN_SETTINGS)
