@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup repro release check-release test calibrate lab bench bench-paper bench-paper-gpu reliability profile clean-venv
+.PHONY: setup repro release check-release test results calibrate lab bench bench-paper bench-paper-gpu reliability profile clean-venv
 
 setup: $(STAMP)
 
@@ -48,6 +48,10 @@ check-release: setup
 ## test: the test suite (unit tests and a smoke pipeline)
 test: setup
 	$(BIN)/python -m pytest
+
+## results: the verdicts, the instrument's floor test and pass@1 per split, from reports/metrics/ (docs/terminal.md)
+results: setup
+	$(BIN)/synthgen results
 
 ## calibrate: the recipe sweep on iid's validation functions (notebook 09, docs/calibration.md); outside
 ## `make repro`: it trains every recipe of params.yaml's calibration section (resumable: runs done are read back)
