@@ -77,7 +77,7 @@ bench-paper: setup
 bench-paper-gpu: setup
 	$(BIN)/python benchmarks/paper_gpu.py --out reports/paper_gpu
 
-## reliability: the README's three reliability figures (fuzzed parsers, killed training, two reproductions)
+## reliability: the three reliability figures of docs/reliability.md (fuzzed parsers, killed training, two reproductions)
 reliability: setup
 	$(BIN)/python benchmarks/reliability.py parsers
 	$(BIN)/python benchmarks/reliability.py training

@@ -1,5 +1,5 @@
-"""Reliability, measured rather than assumed: the three figures of the README's
-"Reliability" section, each from one subcommand that prints a table and exits 1 when the
+"""Reliability, measured rather than assumed: the three figures of
+docs/reliability.md, each from one subcommand that prints a table and exits 1 when the
 figure falls short.
 
     python benchmarks/reliability.py parsers   [--sequences 100000] [--infix 10000] [--seed 0]

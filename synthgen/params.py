@@ -400,7 +400,7 @@ class TrainingParams(_Section):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        # cuda:N picks one GPU of several: each worker of a DVC queue gets its own (README)
+        # cuda:N picks one GPU of several: each worker of a DVC queue gets its own (docs/scaling-out.md)
         if not (v in ("cpu", "cuda") or re.fullmatch(r"cuda:(0|[1-9][0-9]*)", v)):
             raise ValueError("must be cpu, cuda or cuda:N (N the index of a GPU, e.g. cuda:1)")
         return v

@@ -56,7 +56,7 @@ def model_dir(split: str, seed: int, root: Path | None = None) -> Path:
 def checkpoint_dir(split: str, seed: int, root: Path | None = None) -> Path:
     """Where the run of (``split``, ``seed``) keeps its checkpoint: beside the train stage's
     output, not in it, so that a killed run resumes while the output (the finished model)
-    stays one that DVC's run-cache can restore (README, "More than one machine")."""
+    stays one that DVC's run-cache can restore (docs/scaling-out.md)."""
     return artifacts_dir("checkpoints", root) / split / f"seed{seed}"
 
 

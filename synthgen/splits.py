@@ -3,7 +3,7 @@
 Every split draws its training and test programs from one *pool* of candidates: every
 in-bound program (``splits.pool: programs``, the default), or one program per semantic
 class, its smallest (``representatives``: the ExeDec habit of deduplicating by outputs;
-at our compute it put every split at the pass@1 floor, see the README).  Each split is a
+at our compute it put every split at the pass@1 floor, see docs/protocol.md).  Each split is a
 small object in the shape of scikit-learn's splitters: parameters in ``__init__``, then
 ``split(inputs, pool)`` returns a :class:`Split` with sorted program ids.
 

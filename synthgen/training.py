@@ -29,8 +29,8 @@ What is fixed by what:
   seed or training programs, or by a loop that computed differently
   (``TRAINING_LOOP_VERSION``), is refused, not silently resumed.
 - **Device.** ``training.device``: ``cpu`` (the default profile), ``cuda`` (the paper
-  profile) or ``cuda:N``, one GPU of several (each worker of a DVC queue its own: README,
-  "More than one machine"); :func:`load_model` puts a trained model there for evaluation
+  profile) or ``cuda:N``, one GPU of several (each worker of a DVC queue its own:
+  docs/scaling-out.md); :func:`load_model` puts a trained model there for evaluation
   and search.  On a GPU, or compiled on more than one CPU thread, resuming is exact only
   as far as the kernels are deterministic.  Device, threads, compilation and the
   checkpoint interval (:data:`RUN_SETTINGS`) may change when a run resumes; the rest of
@@ -40,7 +40,7 @@ What is fixed by what:
   val_loss: ``dvc plots`` reads it), written when the run ends.  ``checkpoint.pt`` (and
   the curve so far) goes to ``checkpoint_dir``, by default ``out_dir``; the train stage
   keeps it apart, so that its output is the finished model only and DVC's run-cache can
-  restore it (README, "More than one machine").
+  restore it (docs/scaling-out.md).
 """
 
 from __future__ import annotations
