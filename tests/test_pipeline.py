@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,46 +16,22 @@ from ruamel.yaml import YAML
 
 from synthgen.params import load_params
 from synthgen.split_files import SPLIT_NAMES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_of_smoke_run, run_command
 
 pytestmark = pytest.mark.slow
 
 
-def _run(args: list[str], cwd: Path, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
-    """``args`` in ``cwd``; ``quiet``: output not captured, for a command that leaves
-    processes behind holding it (dvc queue start's workers)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
-    env.pop("SYNTHGEN_ROOT", None)
-    out = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True) if quiet else dict(capture_output=True, text=True)
-    proc = subprocess.run(args, cwd=cwd, env=env, **out)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{(proc.stdout or '')[-3000:]}\n"
-                             f"{(proc.stderr or '')[-3000:]}")
-    return proc
+_run = run_command
 
 
-@pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory) -> Path:
-    """A fresh copy of the repository's files (tracked and new, not ignored), smoke profile."""
-    repo = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split("\n")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if src.is_file():
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, repo / rel)
-    for rel in ("dvc.lock", "reports", "data.dvc"):  # start from nothing, as a fresh reproduction would
-        path = repo / rel
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    _run(["git", "init", "-q"], repo)
-    _run([sys.executable, "-m", "synthgen.cli", "profile", "smoke"], repo)
-    return repo
+@pytest.fixture
+def smoke_repo(smoke_run) -> Path:
+    """The session's smoke run (tests/conftest.py): ``dvc repro`` of the smoke profile, done."""
+    return smoke_run
 
 
 def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
-    _run(["dvc", "repro"], smoke_repo)
+    # smoke_run has run `dvc repro` (every stage) in a fresh copy of the repository
     metrics = json.loads((smoke_repo / "reports/metrics/enumeration.json").read_text())
     assert metrics["programs"] == 17_830  # analytic count of the smoke grammar (max_size 5)
     P = load_params(smoke_repo / "params.yaml")
@@ -201,7 +175,7 @@ def _grid_unit_files(repo: Path, seed: int) -> dict[str, bytes]:
                                                       f"artifacts/evaluation/iid/seed{seed}.parquet")}
 
 
-def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smoke_repo, tmp_path):
+def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smoke_run, tmp_path):
     """README, "More than one machine": each unit of the grid is a queued experiment (here
     one model and its evaluation, a new training seed each), run by `dvc queue start -j 2`.
     A workspace set to the union of the seeds gets every unit back from DVC's run-cache
@@ -210,7 +184,10 @@ def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smo
     for the device each worker of a GPU machine gets).  The collecting workspace is a
     clone sharing the cache, as a second checkout on the machine would be: the smoke
     repository itself stays as the other tests expect it.  The units train on a quarter of
-    the smoke budget (the collecting workspace says the same), to keep the test short."""
+    the smoke budget (the collecting workspace says the same), to keep the test short.
+    It commits and queues in a copy of the session's smoke run, which stays as other tests
+    expect it."""
+    smoke_repo = copy_of_smoke_run(smoke_run, tmp_path / "smoke")
     P = load_params(smoke_repo / "params.yaml")
     new = [max(P.seeds) + 1, max(P.seeds) + 2]
     tasks = P.training.tasks // 4
@@ -261,8 +238,11 @@ def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smo
         assert len(pd.read_parquet(collect / f"artifacts/evaluation/iid/seed{seed}.parquet")) == P.splits.test_size
 
 
-def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_repo):
+def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_run, tmp_path):
+    """In a copy of the smoke run: the test empties the DVC cache and edits data/."""
     from synthgen.release import manifest_problems
+
+    smoke_repo = copy_of_smoke_run(smoke_run, tmp_path / "smoke")
 
     _run([sys.executable, "-m", "synthgen.release", "build"], smoke_repo)
     _run(["dvc", "add", "--quiet", "data"], smoke_repo)
@@ -281,9 +261,10 @@ def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_repo):
     assert failed.returncode == 1 and "DATASHEET.md" in failed.stderr
 
 
-def test_bad_params_stop_dvc_repro_in_one_line(smoke_repo, tmp_path):
-    # Last in this module: DVC removes a stage's outputs before running its command, so the
-    # stage stays out of date after this (`make repro` checks params before DVC starts).
+def test_bad_params_stop_dvc_repro_in_one_line(smoke_run, tmp_path):
+    # In a copy of the smoke run: DVC removes a stage's outputs before running its command,
+    # so the stage stays out of date after this (`make repro` checks params before DVC starts).
+    smoke_repo = copy_of_smoke_run(smoke_run, tmp_path / "smoke")
     params = smoke_repo / "params.yaml"
     good = params.read_text()
     try:
