@@ -45,9 +45,10 @@ data/manifest.json: dvc.lock
 check-release: setup
 	$(BIN)/python -m synthgen.release check
 
-## test: the test suite (unit tests and a smoke pipeline)
+## test: the test suite (unit tests and a smoke pipeline), on two workers: the tests of the
+## smoke pipeline share one (--dist loadgroup, tests/conftest.py), the rest spread over both
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 ## results: the verdicts, the instrument's floor test and pass@1 per split, from reports/metrics/ (docs/terminal.md)
 results: setup
