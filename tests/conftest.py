@@ -131,40 +131,13 @@ def copy_of_smoke_run(smoke_run: Path, dest: Path) -> Path:
     return dest
 
 
-# The per-model stages (dvc.yaml's matrices): two workspaces run them side by side.
-FAN_OUT = ("train@", "evaluate@", "scaling_run@")
-
-
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
     """A temporary copy of the repository with the smoke profile on which ``dvc repro`` has
     completed (every stage run, once per session): ``reports/metrics/*.json`` are there.
     A test that changes the repository restores it, or works on ``copy_of_smoke_run``.
-    Under xdist every test that uses it runs in one group (SMOKE_GROUP), on one worker.
-
-    On two cores the per-model stages run two at a time, as docs/scaling-out.md runs a
-    grid on several workspaces: after the data stages, a second workspace (a copy sharing
-    the DVC cache) runs every other per-model stage with ``dvc repro`` while this one runs
-    the rest; the final ``dvc repro`` here runs the aggregating stages and gets the second
-    workspace's stages from DVC's run-cache (their deps and params are the same files)."""
-    base = tmp_path_factory.mktemp("smoke_run")
-    repo = copy_repository(base / "repo")
-    run_command(["dvc", "repro", "splits"], repo)
-    stages = [line.split()[0] for line in run_command(["dvc", "stage", "list"], repo).stdout.splitlines() if line.strip()]
-    fan_out = [s for s in stages if s.startswith(FAN_OUT)]
-    other = copy_of_smoke_run(repo, base / "second_workspace")
-    run_command(["dvc", "cache", "dir", "--local", str(repo / ".dvc" / "cache")], other)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
-    env.pop("SYNTHGEN_ROOT", None)
-    log = base / "second_workspace.log"
-    with log.open("w") as out:
-        second = subprocess.Popen(["dvc", "repro", *fan_out[1::2]], cwd=other, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, text=True)
-        try:
-            run_command(["dvc", "repro", *fan_out[0::2]], repo)
-        finally:
-            second.wait()
-    assert second.returncode == 0, f"dvc repro in the second workspace failed:\n{log.read_text()[-3000:]}"
+    Under xdist every test that uses it runs in one group (SMOKE_GROUP), on one worker."""
+    repo = copy_repository(tmp_path_factory.mktemp("smoke_run") / "repo")
     run_command(["dvc", "repro"], repo)
     return repo
 
