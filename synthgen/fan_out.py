@@ -1,0 +1,197 @@
+"""``dvc repro`` with the per-model stages run by several workspaces at once:
+``python -m synthgen.fan_out --workers 2`` (what ``make repro`` runs; docs/performance.md).
+
+The study's models are small: on two cores, two trainings of one thread each train 1.3
+times the tasks per second of one training on two threads (``benchmarks/fan_out.py``). DVC runs one stage at a time, so this
+module fans the per-model stages out:
+
+1. ``dvc repro splits`` here: the data stages every per-model stage reads;
+2. ``workers`` workspaces (copies of this one under ``.dvc/tmp/fan_out/``, sharing its DVC
+   cache, each with ``training.threads`` divided among them) take the per-model units from
+   one list, the longest first: an ``evaluate@`` stage (with the ``train@`` stage it reads)
+   or a ``scaling_run@`` stage, a few at a time by ``dvc repro``;
+3. ``dvc repro`` here: DVC's run-cache gives back every stage a worker ran (their deps and
+   params are the same files), and the aggregating stages run as usual.
+
+The outputs are what a plain ``dvc repro`` with ``training.threads`` set to the workers'
+share gives: the threads are a run setting, not a param of any stage
+(``synthgen.training.RUN_SETTINGS``). A worker's checkpoints stay in its workspace, so a
+killed fan-out resumes its runs where they stopped, as ``dvc repro`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from synthgen.params import ParamsError, load_params
+from synthgen.paths import repo_root
+
+# the per-model units, in the order they are taken: an evaluate stage pulls its train stage
+UNIT_PREFIXES = ("evaluate@", "scaling_run@")
+# what a workspace does not copy: the shared cache, DVC's scratch, git, environments
+SKIP = {".git", ".venv", ".dvc/cache", ".dvc/tmp", ".ipynb_checkpoints", "__pycache__", ".pytest_cache"}
+# read-only inputs of the per-model stages, hard-linked rather than copied
+LINKED = ("artifacts",)
+# a worker's own partial runs, kept when its workspace is renewed (a killed run resumes)
+KEPT = ("artifacts/checkpoints", "artifacts/scaling/runs")
+
+
+def _env() -> dict:
+    """This interpreter's scripts (dvc) first on PATH; SYNTHGEN_ROOT unset, so that each
+    workspace's stages write into that workspace."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               DVC_NO_ANALYTICS="1")
+    env.pop("SYNTHGEN_ROOT", None)
+    return env
+
+
+def _dvc(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["dvc", *args], cwd=cwd, env=_env(), text=True, **kw)
+
+
+def units(root: Path) -> list[str]:
+    """The per-model stages a worker takes, longest first: every ``evaluate@`` stage (its
+    training comes with it), then every ``scaling_run@`` stage, largest size first."""
+    listed = _dvc(["stage", "list", "--name-only"], root, capture_output=True, check=True).stdout.split()
+    evaluate = [s for s in listed if s.startswith(UNIT_PREFIXES[0])]
+    scaling = [s for s in listed if s.startswith(UNIT_PREFIXES[1])]
+    sizes = list(load_params(root / "params.yaml").scaling.sizes)  # smallest first, as params.yaml lists them
+    scaling.sort(key=lambda stage: -sizes.index(stage.split("@")[1].split("-")[0]))
+    return evaluate + scaling
+
+
+def _skipped(rel: str) -> bool:
+    return rel in SKIP or any(rel.startswith(s + "/") for s in SKIP) or Path(rel).name in SKIP
+
+
+def make_workspace(root: Path, dest: Path, threads: int) -> Path:
+    """``dest`` as a copy of the workspace ``root`` (files copied, ``artifacts/`` hard-linked)
+    that uses ``root``'s DVC cache, without git, with ``training.threads`` = ``threads``.
+    A workspace there before is renewed, its partial runs (KEPT) kept."""
+    kept = {}
+    if dest.exists():
+        for rel in KEPT:
+            if (dest / rel).is_dir():
+                aside = dest.parent / f".{dest.name}.{rel.replace('/', '_')}"
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(dest / rel, aside)
+                kept[rel] = aside
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for folder, dirs, files in os.walk(root):
+        rel_folder = os.path.relpath(folder, root)
+        rel_folder = "" if rel_folder == "." else rel_folder
+        dirs[:] = [d for d in dirs if not _skipped(os.path.join(rel_folder, d))
+                   and os.path.join(root, rel_folder, d) != str(dest.parent)]
+        (dest / rel_folder).mkdir(parents=True, exist_ok=True)
+        linked = rel_folder.split(os.sep)[0] in LINKED
+        for name in files:
+            src, dst = os.path.join(folder, name), dest / rel_folder / name
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+            elif linked:
+                try:
+                    os.link(src, dst)
+                except OSError:  # another file system: copy
+                    shutil.copy2(src, dst)
+            else:
+                shutil.copy2(src, dst)
+    for rel, aside in kept.items():
+        shutil.rmtree(dest / rel, ignore_errors=True)
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(aside, dest / rel)
+    _dvc(["config", "--local", "core.no_scm", "true"], dest, check=True, capture_output=True)
+    _dvc(["cache", "dir", "--local", str((root / ".dvc" / "cache").resolve())], dest, check=True, capture_output=True)
+    yaml = YAML()
+    params = yaml.load(dest / "params.yaml")
+    params["training"]["threads"] = threads
+    with open(dest / "params.yaml", "w") as fh:
+        yaml.dump(params, fh)
+    return dest
+
+
+def _take(todo: list[str], workers: int, lock: threading.Lock) -> list[str]:
+    """The next units for a worker: guided self-scheduling, a 1/(2 x workers) share of what
+    is left (at least one), so that each ``dvc repro`` call (about 2 s of start-up) carries
+    several units early on and single units balance the workers at the end."""
+    with lock:
+        n = min(len(todo), max(1, -(-len(todo) // (2 * workers))))
+        taken, todo[:n] = todo[:n], []
+        return taken
+
+
+def _worker(name: str, workspace: Path, todo: list[str], workers: int, log, failures: list,
+            lock: threading.Lock) -> None:
+    while taken := _take(todo, workers, lock):
+        start = time.monotonic()
+        with lock:
+            print(f"[{name}] {', '.join(taken)} ...", flush=True)
+        proc = _dvc(["repro", *taken], workspace, capture_output=True)
+        with lock:
+            log.write(f"==> [{name}] dvc repro {' '.join(taken)}\n{proc.stdout}{proc.stderr}\n")
+            log.flush()
+            ran = proc.stdout.count("Running stage")
+            state = "failed" if proc.returncode else (f"ran {ran} stage{'s' * (ran != 1)}" if ran else "up to date")
+            print(f"[{name}] {len(taken)} unit{'s' * (len(taken) != 1)}: {state} ({time.monotonic() - start:.0f} s)",
+                  flush=True)
+            if proc.returncode:
+                failures.append((" ".join(taken), (proc.stdout + proc.stderr)[-3000:]))
+
+
+def run(root: Path | None = None, workers: int = 2) -> None:
+    """The whole pipeline, its per-model stages on ``workers`` workspaces (1: plain
+    ``dvc repro``). Raises RuntimeError naming the stages that failed."""
+    root = Path(root or repo_root()).resolve()
+    P = load_params(root / "params.yaml")
+    if workers < 1:
+        raise ParamsError(f"--workers {workers}: must be at least 1")
+    if workers > 1:
+        _dvc(["repro", "splits"], root, check=True)
+        todo = units(root)
+        threads = max(1, P.training.threads // workers)
+        base = root / ".dvc" / "tmp" / "fan_out"
+        print(f"synthgen: {len(todo)} per-model units on {workers} workspaces of {threads} thread"
+              f"{'s' * (threads != 1)} each ({base.relative_to(root)}/)", flush=True)
+        spaces = [make_workspace(root, base / f"w{i}", threads) for i in range(workers)]
+        failures: list = []
+        lock = threading.Lock()
+        with open(base / "log.txt", "w") as log:
+            pool = [threading.Thread(target=_worker, args=(f"w{i}", ws, todo, workers, log, failures, lock))
+                    for i, ws in enumerate(spaces)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+        if failures:
+            unit, tail = failures[0]
+            raise RuntimeError(f"{len(failures)} per-model unit(s) failed, the first {unit} "
+                               f"(all output: {(base / 'log.txt').relative_to(root)}):\n{tail}")
+    _dvc(["repro"], root, check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m synthgen.fan_out", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="workspaces running per-model stages (1: dvc repro)")
+    args = parser.parse_args(argv)
+    try:
+        run(workers=args.workers)
+    except (ParamsError, RuntimeError) as err:
+        print(f"synthgen: {err}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as err:
+        print(f"synthgen: {' '.join(err.cmd)} failed ({err.returncode})", file=sys.stderr)
+        return err.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

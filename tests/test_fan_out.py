@@ -1,0 +1,67 @@
+"""synthgen.fan_out: how the per-model units are handed out, and what a worker's workspace
+is. The whole fan-out runs in every test session: it builds the smoke run (conftest's
+``_smoke_build``), whose tests check the pipeline it leaves."""
+
+from __future__ import annotations
+
+import threading
+
+import yaml
+
+from synthgen.fan_out import _take, make_workspace, units
+from tests.conftest import copy_repository
+
+
+def test_guided_chunks_hand_out_every_unit_once_and_shrink():
+    todo = [f"u{i}" for i in range(26)]
+    lock = threading.Lock()
+    taken = []
+    while chunk := _take(todo, 2, lock):
+        taken.append(chunk)
+    assert [u for chunk in taken for u in chunk] == [f"u{i}" for i in range(26)]  # in order, each once
+    sizes = [len(c) for c in taken]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 7 and sizes[-1] == 1  # ceil(26 / (2 x 2)) first, single units last
+    assert _take([], 2, lock) == []
+    assert _take(["a"], 8, lock) == ["a"]
+
+
+def test_units_are_every_evaluate_then_the_scaling_runs_largest_first(tmp_path):
+    repo = copy_repository(tmp_path / "repo")  # the smoke profile
+    listed = units(repo)
+    P = yaml.safe_load((repo / "params.yaml").read_text())
+    evaluate = [u for u in listed if u.startswith("evaluate@")]
+    scaling = [u for u in listed if u.startswith("scaling_run@")]
+    assert listed == evaluate + scaling
+    assert len(evaluate) == 7 * len(P["seeds"])
+    assert len(scaling) == len(P["scaling"]["sizes"]) * len(P["scaling"]["splits"]) * len(P["scaling"]["seeds"])
+    sizes = [u.split("@")[1].split("-")[0] for u in scaling]
+    order = list(P["scaling"]["sizes"])  # smallest first in params.yaml
+    assert sizes == sorted(sizes, key=lambda s: -order.index(s))  # largest (longest) first
+
+
+def test_a_workspace_copies_the_files_links_the_artifacts_and_keeps_partial_runs(tmp_path):
+    root = copy_repository(tmp_path / "repo")
+    (root / "artifacts" / "universe").mkdir(parents=True)
+    (root / "artifacts" / "universe" / "programs.parquet").write_bytes(b"data")
+    (root / ".dvc" / "cache").mkdir(exist_ok=True)
+    dest = root / ".dvc" / "tmp" / "fan_out" / "w0"
+    ws = make_workspace(root, dest, threads=1)
+    assert (ws / "dvc.yaml").read_text() == (root / "dvc.yaml").read_text()
+    assert not (ws / ".git").exists() and not (ws / ".dvc" / "cache").exists()  # no git; the cache is root's
+    linked = ws / "artifacts" / "universe" / "programs.parquet"
+    assert linked.stat().st_ino == (root / "artifacts" / "universe" / "programs.parquet").stat().st_ino
+    assert (ws / "params.yaml").stat().st_ino != (root / "params.yaml").stat().st_ino  # copied: a worker edits it
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    assert params["training"]["threads"] == 1
+    assert {k: v for k, v in params.items() if k != "training"} == {
+        k: v for k, v in yaml.safe_load((root / "params.yaml").read_text()).items() if k != "training"}
+    local = (ws / ".dvc" / "config.local").read_text()
+    assert "no_scm = true" in local and str((root / ".dvc" / "cache").resolve()) in local
+    # renewed: a partial run (a checkpoint) survives, everything else is the root's again
+    checkpoint = ws / "artifacts" / "checkpoints" / "iid" / "seed0" / "checkpoint.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"step 200")
+    (ws / "stale.txt").write_text("left by a worker")
+    ws = make_workspace(root, dest, threads=1)
+    assert checkpoint.read_bytes() == b"step 200"
+    assert not (ws / "stale.txt").exists()
