@@ -523,6 +523,12 @@ def _seed_list(v: list[int]) -> list[int]:
 SeedList = Annotated[list[int], AfterValidator(_seed_list)]
 
 
+# synthgen.split_files.SPLIT_NAMES, spelled out here so that validating params imports no
+# data module (tests/test_params.py checks that the two agree)
+SPLIT_NAMES = ("iid", "density_random", "density_diverse_syntax", "density_diverse_semantics", "density_diverse_both",
+               "support_syntax", "support_semantics")
+
+
 class ScalingSize(_Section):
     """One model size of the scaling grid: the shape keys of ``model`` (its dropout applies)."""
 
@@ -546,6 +552,14 @@ class ScalingParams(_Section):
     tasks: Count = Field(description="the largest budget: tasks seen by each run")
     budgets: list[float] = Field(description="shares of tasks at which a snapshot is evaluated")
     seeds: SeedList = Field(description="training seeds: one run per (size, split, seed)")
+    splits: list[str] = Field(description="the splits the grid trains on; dvc.yaml's matrix lists them")
+
+    @field_validator("splits")
+    @classmethod
+    def _splits(cls, v: list[str]) -> list[str]:
+        if "iid" not in v or len(set(v)) != len(v) or not set(v) <= set(SPLIT_NAMES):
+            raise ValueError(f"must be distinct split names including iid, from {', '.join(SPLIT_NAMES)}")
+        return v
 
     @field_validator("sizes")
     @classmethod

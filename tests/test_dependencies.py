@@ -103,4 +103,4 @@ def test_dvc_yaml_follows_the_split_list_and_reads_the_seeds_from_params():
         assert matrix["seed"] == "${seeds}", name  # the seeds of params.yaml, never a copy of them
     run = STAGES["scaling_run"]["matrix"]
     assert run["size"] == "${scaling.sizes}" and run["seed"] == "${scaling.seeds}"
-    assert set(run["split"]) <= set(SPLIT_NAMES)
+    assert run["split"] == "${scaling.splits}"  # the splits of params.yaml

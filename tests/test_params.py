@@ -70,10 +70,13 @@ BAD = [
     ("scaling.sizes", {**DEFAULT["scaling"]["sizes"], "xl": {"encoder_layers": 0, "decoder_layers": 1, "width": 32, "heads": 4}},
      "scaling.sizes.xl.encoder_layers = 0: must be an integer >= 1"),
     ("scaling.tasks", 0, "scaling.tasks = 0: must be an integer >= 1"),
+    ("scaling.splits", ["support_syntax"], "scaling.splits = ['support_syntax']: must be distinct split names including iid, from iid, density_random"),
+    ("scaling.splits", ["iid", "iid"], "must be distinct split names including iid"),
+    ("scaling.splits", ["iid", "ood"], "must be distinct split names including iid"),
     ("scaling.budgets", [0.5, 0.25, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.25, 0.5], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.0, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
-    ("scaling.budgets", [0.0005, 1.0], "fall on steps [0, 512]; each must be a distinct step >= 1"),
+    ("scaling.budgets", [0.0001, 1.0], "fall on steps [0, 3125]; each must be a distinct step >= 1"),
     ("search.tasks", 0, "must be an integer >= 1"),
     ("search.samples", [4, 2], "must be a non-empty, strictly increasing list of integers >= 1"),
     ("search.expansions", [], "must be a non-empty, strictly increasing list of integers >= 1"),
@@ -159,3 +162,9 @@ def test_stage_runner_stops_before_any_work(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "synthgen: params.yaml: grammar.max_size = 0: must be an integer from 1 to 9"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dvc.yaml", "params.yaml"]
+
+
+def test_the_split_names_params_checks_are_the_pipelines():
+    from synthgen import params, split_files
+
+    assert params.SPLIT_NAMES == split_files.SPLIT_NAMES
