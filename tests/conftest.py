@@ -1,6 +1,6 @@
 """Shared fixtures: the smoke grammar and its universe (enumerated once per session), the
 smoke profile's params for the synthesizer's tests, and the smoke pipeline, run once per
-session (``smoke_run``)."""
+session, under xdist once for all workers (``smoke_run``, ``smoke_copy``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 
 import pytest
 import yaml
+from filelock import FileLock
 
 from synthgen.enumeration import enumerate_universe
 from synthgen.grammar import Grammar
@@ -21,7 +22,6 @@ from synthgen.params import Params, validate_params
 from synthgen.profiles import profile_text
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE_GROUP = "smoke_run"  # the xdist group of the tests that use the smoke_run fixture
 
 
 def make_grammar(**changes) -> Grammar:
@@ -131,21 +131,93 @@ def copy_of_smoke_run(smoke_run: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory) -> Path:
-    """A temporary copy of the repository with the smoke profile on which ``dvc repro`` has
-    completed (every stage run, once per session): ``reports/metrics/*.json`` are there.
-    A test that changes the repository restores it, or works on ``copy_of_smoke_run``.
-    Under xdist every test that uses it runs in one group (SMOKE_GROUP), on one worker."""
-    repo = copy_repository(tmp_path_factory.mktemp("smoke_run") / "repo")
-    run_command(["dvc", "repro"], repo)
+def _shared_folder(tmp_path_factory) -> Path:
+    """The session's temporary folder, under xdist the one every worker shares."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # popen-gwN's parent
+
+
+def _once(tmp_path_factory, name: str, build) -> Path:
+    """``build(repo)`` once per test session, under xdist once for all workers: the first
+    worker to need it builds it under a file lock in the folder the workers share, the
+    others wait and read it. A failed build is recorded, so the others fail at once with
+    its message instead of building again. Returns ``repo``."""
+    base = _shared_folder(tmp_path_factory)
+    folder = base / name
+    repo, done, failed = folder / "repo", base / f"{name}.done", base / f"{name}.failed"
+    with FileLock(str(base / f"{name}.lock")):
+        if failed.exists():
+            pytest.fail(f"{name} failed in another worker:\n{failed.read_text()}")
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            try:
+                build(repo)
+            except BaseException as err:
+                failed.write_text(str(err)[-5000:])
+                raise
+            done.touch()
     return repo
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.fixture(scope="session")
+def _smoke_splits(tmp_path_factory) -> Path:
+    """A fresh copy of the repository with the smoke profile, its data stages run (``dvc
+    repro splits``), once per session: what the smoke run starts from, and what the queue
+    test needs (it starts while the per-model stages of the smoke run are training)."""
+    def build(repo: Path) -> None:
+        copy_repository(repo)
+        run_command(["dvc", "repro", "splits"], repo)
+
+    return _once(tmp_path_factory, "smoke_splits", build)
+
+
+@pytest.fixture(scope="session")
+def _smoke_build(_smoke_splits, tmp_path_factory) -> Path:
+    """The smoke run: ``dvc repro`` of the smoke profile, as ``make repro`` runs it (the
+    per-model stages fanned out over two workspaces, synthgen.fan_out), in a copy of
+    ``_smoke_splits``; once per session."""
+    def build(repo: Path) -> None:
+        copy_of_smoke_run(_smoke_splits, repo)
+        run_command([sys.executable, "-m", "synthgen.fan_out", "--workers", "2"], repo)
+
+    return _once(tmp_path_factory, "smoke_run", build)
+
+
+@pytest.fixture
+def smoke_run(_smoke_build, tmp_path_factory) -> Path:
+    """A repository with the smoke profile on which ``dvc repro`` has completed (every stage
+    run, once per session): ``reports/metrics/*.json`` are there. Shared by every test
+    that asks for it, one at a time (a lock held for the test): a test that changes it
+    restores it before it returns. A test that changes it for good, or runs long on it,
+    asks for ``smoke_copy`` instead."""
+    with FileLock(str(_shared_folder(tmp_path_factory) / "smoke_run.use.lock")):
+        yield _smoke_build
+
+
+@pytest.fixture
+def smoke_copy(_smoke_build, tmp_path, tmp_path_factory) -> Path:
+    """A private copy of the session's smoke run (``copy_of_smoke_run``), for a test that
+    changes what it runs on or runs long on it: other tests go on with the shared run."""
+    with FileLock(str(_shared_folder(tmp_path_factory) / "smoke_run.use.lock")):
+        return copy_of_smoke_run(_smoke_build, tmp_path / "smoke")
+
+
+@pytest.fixture
+def smoke_splits_copy(_smoke_splits, tmp_path) -> Path:
+    """A private copy of the smoke profile's repository with its data stages run (and no
+    model yet): for a test of the per-model stages alone."""
+    return copy_of_smoke_run(_smoke_splits, tmp_path / "smoke")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Every test that uses ``smoke_run`` in the xdist group SMOKE_GROUP (``--dist
-    loadgroup``): one worker builds the smoke pipeline once for all of them."""
-    for item in items:
-        if "smoke_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(SMOKE_GROUP))
+    """The smoke run's build starts first, with one test that needs it, and the tests that
+    need only its data stages (the queue test) next; the other tests of the smoke run come
+    last. Under ``pytest -n 2`` (xdist hands out the first items in turns) one worker then
+    builds the smoke run while the other runs the queue test and then the unit tests, and
+    neither waits for the other."""
+    uses = [set(getattr(item, "fixturenames", ())) for item in items]
+    build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
+    order = {id(item): (0 if i == build[0] else 1 if "_smoke_splits" in names else 3 if i in build else 2)
+             for i, (item, names) in enumerate(zip(items, uses))} if build else {}
+    items.sort(key=lambda item: order.get(id(item), 2))

@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from synthgen.params import load_params
 from synthgen.split_files import SPLIT_NAMES
-from tests.conftest import ROOT, copy_of_smoke_run, run_command
+from tests.conftest import ROOT, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +63,9 @@ def test_smoke_pipeline_runs_and_is_up_to_date_after(smoke_repo):
         assert points.groupby("budget")["compute"].nunique().eq(1).all()
         assert points.groupby("budget").size().nunique() == 1  # the same test programs at every budget
     assert len(list((smoke_repo / "artifacts/scaling/points").glob("*.parquet"))) == (
-        len(P.scaling.sizes) * 3 * len(P.scaling.seeds))
+        len(P.scaling.sizes) * len(P.scaling.splits) * len(P.scaling.seeds))
     scaling = json.loads((smoke_repo / "reports/metrics/scaling.json").read_text())
-    assert set(scaling["fits"]) == {"iid", "density_diverse_both", "support_syntax"}
+    assert set(scaling["fits"]) == set(P.scaling.splits) == {"iid", "support_syntax"}
     for split, fit in scaling["fits"].items():
         assert fit["b_ci"][0] <= fit["b"] <= fit["b_ci"][1], split
         assert fit["best_form"] in ("log_linear", "saturating", "logistic")
@@ -124,6 +124,7 @@ def test_dvc_yaml_follows_the_split_list_and_the_seeds_of_params(smoke_repo):
     scaling = {s for s in stages if s.startswith("scaling_run@")}
     assert {s.split("-")[-1] for s in scaling} == {str(seed) for seed in P.scaling.seeds}
     assert {s.split("@")[1].split("-")[0] for s in scaling} == set(P.scaling.sizes)
+    assert {s.split("-")[1] for s in scaling} == set(P.scaling.splits)
 
 
 def test_committed_lock_records_only_stages_of_the_pipeline():
@@ -175,8 +176,8 @@ def _grid_unit_files(repo: Path, seed: int) -> dict[str, bytes]:
                                                       f"artifacts/evaluation/iid/seed{seed}.parquet")}
 
 
-def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smoke_run, tmp_path):
-    """README, "More than one machine": each unit of the grid is a queued experiment (here
+def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smoke_splits_copy, tmp_path):
+    """docs/scaling-out.md: each unit of the grid is a queued experiment (here
     one model and its evaluation, a new training seed each), run by `dvc queue start -j 2`.
     A workspace set to the union of the seeds gets every unit back from DVC's run-cache
     without running it, with the bytes that running the same units one after the other
@@ -185,32 +186,33 @@ def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smo
     clone sharing the cache, as a second checkout on the machine would be: the smoke
     repository itself stays as the other tests expect it.  The units train on a quarter of
     the smoke budget (the collecting workspace says the same), to keep the test short.
-    It commits and queues in a copy of the session's smoke run, which stays as other tests
-    expect it."""
-    smoke_repo = copy_of_smoke_run(smoke_run, tmp_path / "smoke")
+    It commits and queues in a copy of the smoke repository with its data stages run (no
+    model yet), so that it runs while the session's smoke run is being built."""
+    smoke_repo = smoke_splits_copy
     P = load_params(smoke_repo / "params.yaml")
     new = [max(P.seeds) + 1, max(P.seeds) + 2]
     tasks = P.training.tasks // 4
     for key, value in (("user.email", "smoke@example.org"), ("user.name", "smoke")):
         _run(["git", "config", key, value], smoke_repo)
     _run(["git", "add", "-A"], smoke_repo)
-    _run(["git", "commit", "-q", "--allow-empty", "-m", "the smoke pipeline, run"], smoke_repo)  # experiments start from a commit
+    _run(["git", "commit", "-q", "--allow-empty", "-m", "the smoke data stages, run"], smoke_repo)  # experiments start from a commit
     for seed in new:
         _run(["dvc", "exp", "run", "--queue", "--name", f"seed{seed}", "-S", f"seeds=[{seed}]", "-S", f"training.tasks={tasks}",
               "-S", f"training.checkpoint_every={2 * P.training.checkpoint_every}", f"evaluate@iid-{seed}"], smoke_repo)
+    before = _run(["dvc", "status", "--json"], smoke_repo).stdout
     _run(["dvc", "queue", "start", "-j", "2"], smoke_repo, quiet=True)
     status = _queue_settled(smoke_repo, timeout=600)
     assert status.count("Success") == 2 and "0 active, 0 idle" in status, status
     shown = json.loads(_run(["dvc", "exp", "show", "--json"], smoke_repo).stdout)
     units = {rev["name"]: rev["data"] for e in shown for x in e.get("experiments") or [] for rev in x["revs"]}
     assert set(units) == {f"seed{seed}" for seed in new}, set(units)
-    assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout  # the queue left the workspace alone
+    assert _run(["dvc", "status", "--json"], smoke_repo).stdout == before  # the queue left the workspace alone
 
     # collecting, in a clone sharing the cache: every seed named, the units' stages restored
     collect = tmp_path / "collect"
     _run(["git", "clone", "-q", str(smoke_repo), str(collect)], tmp_path)
     _run(["dvc", "cache", "dir", "--local", str(smoke_repo / ".dvc" / "cache")], collect)
-    _run(["dvc", "checkout", "--quiet"], collect)
+    _run(["dvc", "checkout", "--quiet", "--with-deps", "splits"], collect)  # the data stages (no model yet)
     yaml_rt = YAML()
     data = yaml_rt.load(collect / "params.yaml")
     data["seeds"] = P.seeds + new
@@ -238,11 +240,11 @@ def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smo
         assert len(pd.read_parquet(collect / f"artifacts/evaluation/iid/seed{seed}.parquet")) == P.splits.test_size
 
 
-def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_run, tmp_path):
+def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_copy, tmp_path):
     """In a copy of the smoke run: the test empties the DVC cache and edits data/."""
     from synthgen.release import manifest_problems
 
-    smoke_repo = copy_of_smoke_run(smoke_run, tmp_path / "smoke")
+    smoke_repo = smoke_copy
 
     _run([sys.executable, "-m", "synthgen.release", "build"], smoke_repo)
     _run(["dvc", "add", "--quiet", "data"], smoke_repo)
@@ -261,10 +263,10 @@ def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_run, tmp_path
     assert failed.returncode == 1 and "DATASHEET.md" in failed.stderr
 
 
-def test_bad_params_stop_dvc_repro_in_one_line(smoke_run, tmp_path):
+def test_bad_params_stop_dvc_repro_in_one_line(smoke_copy, tmp_path):
     # In a copy of the smoke run: DVC removes a stage's outputs before running its command,
     # so the stage stays out of date after this (`make repro` checks params before DVC starts).
-    smoke_repo = copy_of_smoke_run(smoke_run, tmp_path / "smoke")
+    smoke_repo = smoke_copy
     params = smoke_repo / "params.yaml"
     good = params.read_text()
     try:

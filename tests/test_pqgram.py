@@ -171,9 +171,10 @@ def test_universe_builder_equals_per_tree_profiles(universe, p, q):
 @pytest.mark.parametrize("p, q", [(1, 2), (2, 3), (3, 2)])
 def test_universe_builder_in_chunks_gives_the_same_arrays(universe, p, q):
     """Chunks of a size (memory) change nothing: the same vocabulary, and the same bytes in
-    every array of the count matrix, dtypes included, as one chunk per size."""
+    every array of the count matrix, dtypes included, as one chunk per size. Chunks of one
+    program (the slowest case: 17,830 chunks) once, for (p, q) = (2, 3)."""
     whole = universe_profiles(universe, p, q, chunk=len(universe))
-    for chunk in (1, 7, 100):
+    for chunk in (1, 7, 100) if (p, q) == (2, 3) else (7, 100):
         built = universe_profiles(universe, p, q, chunk=chunk)
         assert built.vocabulary == whole.vocabulary
         for name in ("data", "indices", "indptr"):
