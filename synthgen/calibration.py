@@ -249,8 +249,10 @@ def _warm_up(universe: Universe, params: Params, candidates: np.ndarray) -> None
 # --- reading the sweep --------------------------------------------------------------------------
 
 
-def load_outcomes(rows: Iterable[dict], root: Path | None = None) -> pd.DataFrame:
-    """The per-function tables of ``rows``, one frame with ``recipe`` and ``seed``."""
+def read_runs(rows: Iterable[dict], root: Path | None = None) -> pd.DataFrame:
+    """The per-function validation tables of the runs ``rows`` (what :func:`run_sweep`
+    returns), read once into one frame with ``recipe`` and ``seed``: what
+    :func:`recipe_table` and :func:`per_stratum` read."""
     return pd.concat([pd.read_parquet(run_paths(r["recipe"], r["seed"], root)[1]).assign(recipe=r["recipe"], seed=r["seed"])
                       for r in rows], ignore_index=True)
 
@@ -265,12 +267,12 @@ def _estimate(outcomes: pd.DataFrame, params: Params, purpose: str) -> tuple[flo
     return e.estimate, lo, hi
 
 
-def recipe_table(rows: Sequence[dict], params: Params, root: Path | None = None) -> pd.DataFrame:
-    """One row per recipe: its effective settings, CPU minutes (mean over seeds), cost
-    (over the base recipe's), and validation pass@1 on each subset with its interval."""
+def recipe_table(rows: Sequence[dict], outcomes: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """One row per recipe of the runs ``rows``: its effective settings, CPU minutes (mean
+    over seeds), cost (over the base recipe's), and validation pass@1 on each subset with
+    its interval, from ``outcomes`` (:func:`read_runs`)."""
     cal = params.calibration
     runs = pd.DataFrame(list(rows))
-    outcomes = load_outcomes(rows, root)
     base_cpu = runs.loc[runs.recipe == cal.base, "cpu_seconds"].mean()
     if not base_cpu > 0:
         raise ValueError(f"calibration: the base recipe {cal.base!r} has not run: costs are relative to it")
@@ -290,10 +292,9 @@ def recipe_table(rows: Sequence[dict], params: Params, root: Path | None = None)
     return pd.DataFrame(out)
 
 
-def per_stratum(rows: Sequence[dict], by: str, root: Path | None = None) -> pd.DataFrame:
-    """Validation pass@1 per recipe and stratum (``kind``, ``commonness`` or ``size``),
-    with the number of functions: recipe rows, stratum columns."""
-    outcomes = load_outcomes(rows, root)
+def per_stratum(outcomes: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Validation pass@1 per recipe and stratum (``kind``, ``commonness`` or ``size``) of
+    ``outcomes`` (:func:`read_runs`): recipe rows, stratum columns."""
     means = outcomes.groupby(["recipe", by], sort=False)["pass@1"].mean().unstack(by)
     return means[sorted(means.columns, key=str)]
 

@@ -13,6 +13,7 @@ import pytest
 
 from synthgen.calibration import (
     axis,
+    read_runs,
     recipe_table,
     run_paths,
     run_sweep,
@@ -67,7 +68,9 @@ def test_the_sweep_runs_reads_back_and_selects(universe, smoke_root, capsys):
     capsys.readouterr()
     again = run_sweep(universe, P, root=smoke_root, progress=False)
     assert again == rows and capsys.readouterr().out.count("read back") == len(rows)
-    table = recipe_table(rows, P, smoke_root)
+    outcomes = read_runs(rows, smoke_root)
+    assert len(outcomes) == len(rows) * P.splits.validation_size
+    table = recipe_table(rows, outcomes, P)
     assert table.loc[table.recipe == "base", "cost"].item() == pytest.approx(1.0)
     for s in ("all", "twin", "no_twin"):
         ok = table[f"pass@1 {s}"].notna()
