@@ -48,9 +48,9 @@ check-release: setup
 	$(BIN)/python -m synthgen.release check
 
 ## test: the test suite (unit tests and a smoke pipeline) on two workers; the smoke pipeline
-## is built once for both (tests/conftest.py)
+## is built once for both, and an idle worker takes the other's queued tests (tests/conftest.py)
 test: setup
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 ## results: the verdicts, the instrument's floor test and pass@1 per split, from reports/metrics/ (docs/terminal.md)
 results: setup

@@ -211,13 +211,17 @@ def smoke_splits_copy(_smoke_splits, tmp_path) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The smoke run's build starts first, with one test that needs it, and the tests that
-    need only its data stages (the queue test) next; the other tests of the smoke run come
-    last. Under ``pytest -n 2`` (xdist hands out the first items in turns) one worker then
-    builds the smoke run while the other runs the queue test and then the unit tests, and
-    neither waits for the other."""
+    """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which hands each worker
+    one half of the list and lets an idle worker take the tail of the other's queue: one
+    test of the smoke run first (its worker builds the run, the suite's longest step),
+    then the other tests of the smoke run (ready once it is built), then the unit tests,
+    and the tests that need only the smoke run's data stages (the queue test) last. The
+    second worker starts on unit tests, runs the queue test while the smoke run builds, and
+    then takes the first worker's unit tests; neither waits for the other."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
-    order = {id(item): (0 if i == build[0] else 1 if "_smoke_splits" in names else 3 if i in build else 2)
-             for i, (item, names) in enumerate(zip(items, uses))} if build else {}
-    items.sort(key=lambda item: order.get(id(item), 2))
+    rank = {}
+    for i, (item, names) in enumerate(zip(items, uses)):
+        rank[id(item)] = (0 if build and i == build[0] else 1 if "_smoke_build" in names
+                          else 3 if "_smoke_splits" in names else 2)
+    items.sort(key=lambda item: rank[id(item)])
