@@ -131,20 +131,32 @@ def _take(todo: list[str], workers: int, lock: threading.Lock) -> list[str]:
 
 def _worker(name: str, workspace: Path, todo: list[str], workers: int, log, failures: list,
             lock: threading.Lock) -> None:
+    """Take units until none is left; each ``dvc repro`` call's output goes to ``log`` as it
+    comes, and each stage it starts or restores is printed (a call may run for an hour)."""
     while taken := _take(todo, workers, lock):
         start = time.monotonic()
         with lock:
             print(f"[{name}] {', '.join(taken)} ...", flush=True)
-        proc = _dvc(["repro", *taken], workspace, capture_output=True)
+            log.write(f"==> [{name}] dvc repro {' '.join(taken)}\n")
+        proc = subprocess.Popen(["dvc", "repro", *taken], cwd=workspace, env=_env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        tail: list[str] = []
+        ran = 0
+        for line in proc.stdout:
+            tail = (tail + [line])[-60:]
+            with lock:
+                log.write(line)
+                log.flush()
+                if line.startswith("Running stage"):
+                    ran += 1
+                    print(f"[{name}] {time.strftime('%H:%M:%S')} {line.strip()}", flush=True)
+        proc.wait()
         with lock:
-            log.write(f"==> [{name}] dvc repro {' '.join(taken)}\n{proc.stdout}{proc.stderr}\n")
-            log.flush()
-            ran = proc.stdout.count("Running stage")
             state = "failed" if proc.returncode else (f"ran {ran} stage{'s' * (ran != 1)}" if ran else "up to date")
             print(f"[{name}] {len(taken)} unit{'s' * (len(taken) != 1)}: {state} ({time.monotonic() - start:.0f} s)",
                   flush=True)
             if proc.returncode:
-                failures.append((" ".join(taken), (proc.stdout + proc.stderr)[-3000:]))
+                failures.append((" ".join(taken), "".join(tail)[-3000:]))
 
 
 def run(root: Path | None = None, workers: int = 2) -> None:
