@@ -45,9 +45,10 @@ LINKED = ("artifacts",)
 KEPT = ("artifacts/checkpoints", "artifacts/scaling/runs")
 
 
-def _env() -> dict:
-    """This interpreter's scripts (dvc) first on PATH; SYNTHGEN_ROOT unset, so that each
-    workspace's stages write into that workspace."""
+def dvc_env() -> dict:
+    """The environment to run ``dvc`` in: this interpreter's scripts (dvc, synthgen) first
+    on PATH, no analytics, SYNTHGEN_ROOT unset (so that each workspace's stages write into
+    that workspace)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                DVC_NO_ANALYTICS="1")
     env.pop("SYNTHGEN_ROOT", None)
@@ -55,7 +56,7 @@ def _env() -> dict:
 
 
 def _dvc(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["dvc", *args], cwd=cwd, env=_env(), text=True, **kw)
+    return subprocess.run(["dvc", *args], cwd=cwd, env=dvc_env(), text=True, **kw)
 
 
 def units(root: Path) -> list[str]:
@@ -70,7 +71,8 @@ def units(root: Path) -> list[str]:
 
 
 def _skipped(rel: str) -> bool:
-    return rel in SKIP or any(rel.startswith(s + "/") for s in SKIP) or Path(rel).name in SKIP
+    """``rel`` (a folder, relative to the root) is one of SKIP, or named like one anywhere."""
+    return rel in SKIP or os.path.basename(rel) in SKIP
 
 
 def make_workspace(root: Path, dest: Path, threads: int) -> Path:
@@ -91,7 +93,7 @@ def make_workspace(root: Path, dest: Path, threads: int) -> Path:
         rel_folder = os.path.relpath(folder, root)
         rel_folder = "" if rel_folder == "." else rel_folder
         dirs[:] = [d for d in dirs if not _skipped(os.path.join(rel_folder, d))
-                   and os.path.join(root, rel_folder, d) != str(dest.parent)]
+                   and Path(folder, d).resolve() != dest.resolve()]  # never into the copy itself
         (dest / rel_folder).mkdir(parents=True, exist_ok=True)
         linked = rel_folder.split(os.sep)[0] in LINKED
         for name in files:
@@ -138,7 +140,7 @@ def _worker(name: str, workspace: Path, todo: list[str], workers: int, log, fail
         with lock:
             print(f"[{name}] {', '.join(taken)} ...", flush=True)
             log.write(f"==> [{name}] dvc repro {' '.join(taken)}\n")
-        proc = subprocess.Popen(["dvc", "repro", *taken], cwd=workspace, env=_env(), text=True,
+        proc = subprocess.Popen(["dvc", "repro", *taken], cwd=workspace, env=dvc_env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         tail: list[str] = []
         ran = 0

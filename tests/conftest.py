@@ -17,6 +17,7 @@ import yaml
 from filelock import FileLock
 
 from synthgen.enumeration import enumerate_universe
+from synthgen.fan_out import dvc_env
 from synthgen.grammar import Grammar
 from synthgen.params import Params, validate_params
 from synthgen.profiles import profile_text
@@ -93,8 +94,7 @@ def run_command(args: list[str], cwd: Path, check: bool = True, quiet: bool = Fa
     """``args`` in ``cwd``, with this interpreter's scripts (dvc, synthgen) first on PATH;
     ``quiet``: output not captured, for a command that leaves processes behind holding it
     (dvc queue start's workers)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
-    env.pop("SYNTHGEN_ROOT", None)
+    env = dvc_env()
     out = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True) if quiet else dict(capture_output=True, text=True)
     proc = subprocess.run(args, cwd=cwd, env=env, **out)
     if check and proc.returncode != 0:
