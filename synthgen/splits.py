@@ -575,13 +575,14 @@ class SupportSemanticsSplit:
 def make_splits(inputs: SplitInputs, cfg, seed: int) -> list[Split]:
     """All splits configured in ``params.splits`` (a :class:`SplitsParams`)."""
     pool = candidate_pool(inputs.universe, cfg.pool, cfg.min_size)
-    validation = draw_validation(inputs.universe, pool, cfg.validation_size, seed)
+    validation, validation_side = draw_validation(inputs.universe, pool, cfg.validation_size, cfg.test_size, seed)
     pool = np.setdiff1d(pool, validation)  # no split trains or tests on a validation program
     blocked = np.unique(inputs.universe.semantic_class[validation])  # nor tests a validation function
     common = dict(train_size=cfg.train_size, test_size=cfg.test_size, seed=seed, tasks_per_function=cfg.tasks_per_function,
                   blocked=blocked)
     guard_all = cfg.guard == "all"  # held-out (support) splits are always guarded
-    splits = [IIDSplit(**common, guard=guard_all).split(inputs, pool)]
+    # iid's test functions come from the other side of the coin than the validation functions
+    splits = [IIDSplit(**{**common, "blocked": validation_side}, guard=guard_all).split(inputs, pool)]
     splits[0].validation = validation
     splits += DensityFamily(
         **common, cells=cfg.density.cells, neighbours=cfg.density.neighbours, tilt=cfg.density.tilt,
@@ -596,18 +597,35 @@ def make_splits(inputs: SplitInputs, cfg, seed: int) -> list[Split]:
     return splits
 
 
-def draw_validation(universe: Universe, pool: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` validation programs, one per function, drawn uniformly from the pool like
-    iid's test set (its own random stream, so the splits' draws do not depend on ``n``).
+def draw_validation(universe: Universe, pool: np.ndarray, n: int, n_test: int,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` validation programs, one per function, drawn from the pool the way iid's
+    ``n_test`` test programs are, and the functions on the validation side of the coin.
+
+    A seeded coin first puts every function on the validation side (with probability
+    ``n / (n + n_test)``) or on iid's test side; the validation set is then drawn from its
+    side's pool programs exactly as iid's test set is drawn from the other side's
+    (:func:`draw_tests`: uniform over programs, one per function), and iid's test set may
+    not draw a validation-side function (the second array, sorted class ids).  So the two
+    sets are samples of the same population (for ``n == n_test``, exchangeable ones):
+    same strata, same share of functions with twins in training.  Drawing the validation
+    set first from the whole pool instead would take most of the commonest functions
+    (a program-uniform draw without replacement favours them most at its start) and leave
+    iid's test set without them.
 
     What the calibration of the synthesizer reads (``synthgen.calibration``), never a test
     set: no split trains on a validation program, and no split's test set holds a
     validation function.  Like iid's test programs, a validation function may have twins
-    (other programs computing it) in a training set; the calibration reports both kinds."""
+    (other programs computing it) in a training set; the calibration reports both kinds.
+    Its own random stream, so the other splits' draws do not depend on ``n``."""
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     rng = rng_for(seed, "splits", "validation")
-    return draw_tests(rng, universe, pool, n, 1, "iid", "the validation set")
+    n_classes = int(universe.semantic_class.max()) + 1
+    side = rng.random(n_classes) < n / (n + n_test)  # True: the function is on the validation side
+    candidates = pool[side[universe.semantic_class[pool]]]
+    validation = draw_tests(rng, universe, candidates, n, 1, "iid", "the validation set")
+    return validation, np.flatnonzero(side).astype(np.int64)
 
 
 def check_validation(splits: list[Split], universe: Universe) -> None:

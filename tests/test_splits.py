@@ -17,6 +17,7 @@ from synthgen.splits import (
     SupportSyntaxSplit,
     candidate_pool,
     check_invariants,
+    draw_tests,
     diverse_sample,
     gram_presence,
     water_fill,
@@ -406,6 +407,34 @@ def test_validation_functions_are_out_of_every_training_and_test_set(inputs, uni
     # like iid's test functions, validation functions may have twins in training (unguarded iid)
     if guard == "held_out":
         assert np.isin(classes, universe.semantic_class[splits["iid"].train]).any()
+
+
+def test_validation_and_iid_test_functions_come_from_one_population(inputs, universe):
+    """The validation set and iid's test set are drawn the same way from the two sides of a
+    seeded coin over functions, so they hold common and rare functions alike: over 20
+    seeds their mean log program count per function agrees.  Drawing the validation set
+    first from the whole pool (the defect this replaced) takes the commonest functions and
+    fails the same check by a wide margin; both are computed here, so the check has power."""
+    from synthgen.seeding import rng_for
+    from synthgen.splits import draw_validation
+
+    classes = universe.semantic_class
+    programs_per_function = np.log(np.bincount(classes[classes >= 0]))
+    pool = candidate_pool(universe, "programs", min_size=2)
+    n, gaps, first_gaps = 200, [], []
+    for seed in range(20):
+        validation, side = draw_validation(universe, pool, n, n, seed)
+        test = IIDSplit(train_size=100, test_size=n, seed=seed, guard=False, blocked=side).split(
+            inputs, np.setdiff1d(pool, validation)).test
+        assert not np.isin(classes[test], side).any()  # iid tests only the test side's functions
+        assert np.isin(classes[validation], side).all()
+        gaps.append(programs_per_function[classes[validation]].mean() - programs_per_function[classes[test]].mean())
+        first = draw_tests(rng_for(seed, "splits", "validation"), universe, pool, n, 1, "iid", "the validation set")
+        first_test = IIDSplit(train_size=100, test_size=n, seed=seed, guard=False, blocked=np.unique(classes[first])).split(
+            inputs, np.setdiff1d(pool, first)).test
+        first_gaps.append(programs_per_function[classes[first]].mean() - programs_per_function[classes[first_test]].mean())
+    assert abs(np.mean(gaps)) < 0.15, np.mean(gaps)  # standard error of the mean ~0.035
+    assert np.mean(first_gaps) > 0.5, np.mean(first_gaps)
 
 
 def test_a_validation_set_that_breaks_a_promise_is_caught(inputs, universe):
