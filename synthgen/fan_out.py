@@ -75,6 +75,12 @@ def _skipped(rel: str) -> bool:
     return rel in SKIP or os.path.basename(rel) in SKIP
 
 
+def cache_dir(root: Path) -> str:
+    """The DVC cache that ``root`` uses, as ``dvc cache dir`` resolves it: ``.dvc/cache`` unless
+    a config (``cache.dir``, e.g. a cache shared by several clones) names another."""
+    return _dvc(["cache", "dir"], root, check=True, capture_output=True).stdout.strip()
+
+
 def make_workspace(root: Path, dest: Path, threads: int) -> Path:
     """``dest`` as a copy of the workspace ``root`` (files copied, ``artifacts/`` hard-linked)
     that uses ``root``'s DVC cache, without git, with ``training.threads`` = ``threads``.
@@ -112,7 +118,7 @@ def make_workspace(root: Path, dest: Path, threads: int) -> Path:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(aside, dest / rel)
     _dvc(["config", "--local", "core.no_scm", "true"], dest, check=True, capture_output=True)
-    _dvc(["cache", "dir", "--local", str((root / ".dvc" / "cache").resolve())], dest, check=True, capture_output=True)
+    _dvc(["cache", "dir", "--local", cache_dir(root)], dest, check=True, capture_output=True)
     yaml = YAML()
     params = yaml.load(dest / "params.yaml")
     params["training"]["threads"] = threads

@@ -8,7 +8,7 @@ import threading
 
 import yaml
 
-from synthgen.fan_out import _take, make_workspace, units
+from synthgen.fan_out import _dvc, _take, cache_dir, make_workspace, units
 from tests.conftest import copy_repository
 
 
@@ -65,3 +65,15 @@ def test_a_workspace_copies_the_files_links_the_artifacts_and_keeps_partial_runs
     ws = make_workspace(root, dest, threads=1)
     assert checkpoint.read_bytes() == b"step 200"
     assert not (ws / "stale.txt").exists()
+
+
+def test_a_workspace_uses_the_cache_its_root_is_configured_with(tmp_path):
+    # a clone that shares another clone's cache (`dvc cache dir --local ...`): its workers must
+    # read and fill that cache, or they rerun every data stage and miss the run-cache
+    root = copy_repository(tmp_path / "repo")
+    shared = tmp_path / "shared_cache"
+    _dvc(["cache", "dir", "--local", str(shared)], root, check=True, capture_output=True)
+    assert cache_dir(root) == str(shared)
+    ws = make_workspace(root, root / ".dvc" / "tmp" / "fan_out" / "w0", threads=1)
+    assert cache_dir(ws) == str(shared)
+    assert str((root / ".dvc" / "cache").resolve()) not in (ws / ".dvc" / "config.local").read_text()
