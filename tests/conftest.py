@@ -5,6 +5,13 @@ session, under xdist once for all workers (``smoke_run``, ``smoke_copy``)."""
 from __future__ import annotations
 
 import os
+
+# ``make test`` runs two pytest workers on two cores: each worker, and every process it
+# starts (the smoke pipeline's stages), computes on one thread.  A second thread finds no
+# free core, and torch's and BLAS's threads then spin waiting on each other: the smoke
+# run's search stage took 17 times longer on two threads than on one.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 import shutil
 import subprocess
 import sys

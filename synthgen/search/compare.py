@@ -107,11 +107,16 @@ def search_study(universe: Universe, splits, params: Params, log: Callable[[str]
     ones with the model of every training seed (``params.seeds``): one row per (split,
     seed, method, budget, task), with the task's ``semantic_class`` and held-out ``region``
     and each run's wall time (``seconds``).  The enumerative index and the program index
-    are built once for all splits."""
+    are built once for all splits.  torch uses ``training.threads`` threads."""
+    import torch
+
     from synthgen.paths import model_dir, split_path
     from synthgen.split_files import read_split
     from synthgen.training import MODEL_FILE, load_model
 
+    # the run setting every model stage honours: with more threads than free cores, the
+    # small batched calls of best-first spend most of their time waiting on each other
+    torch.set_num_threads(params.training.threads)
     enumerative, index = EnumerativeSearch(universe), ProgramIndex(universe)
     neural = [m for m in METHODS if m != "enumerative"]
     frames = []
