@@ -50,6 +50,11 @@ def run(
     target = root / "reports" / "notebooks" / f"{output or name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
 
+    # jsonschema (which papermill's nbformat imports) builds a grammar for its optional
+    # "iri" format checker when rfc3987_syntax is installed (JupyterLab pulls it in):
+    # a second of CPU in every stage, for a format no notebook uses
+    # (python-jsonschema/jsonschema#1428).  Without it, jsonschema skips that checker.
+    sys.modules.setdefault("rfc3987_syntax", None)
     import papermill
 
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=target.parent)
