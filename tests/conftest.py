@@ -222,8 +222,9 @@ def pytest_collection_modifyitems(config, items):
     one half of the list and lets an idle worker take the tail of the other's queue: one
     test of the smoke run first (its worker builds the run, the suite's longest step),
     then the other tests of the smoke run (ready once it is built), then the unit tests,
-    and the tests that need only the smoke run's data stages (the queue test) last. The
-    second worker starts on unit tests, runs the queue test while the smoke run builds, and
+    and the tests that need only the smoke run's data stages (the queue and calibration
+    tests) last. The second worker starts on unit tests, runs those while the smoke run
+    builds, and
     then takes the first worker's unit tests; neither waits for the other."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
