@@ -172,14 +172,21 @@ def test_universe_builder_equals_per_tree_profiles(universe, p, q):
 def test_universe_builder_in_chunks_gives_the_same_arrays(universe, p, q):
     """Chunks of a size (memory) change nothing: the same vocabulary, and the same bytes in
     every array of the count matrix, dtypes included, as one chunk per size. Chunks of one
-    program (the slowest case: 17,830 chunks) once, for (p, q) = (2, 3)."""
-    whole = universe_profiles(universe, p, q, chunk=len(universe))
-    for chunk in (1, 7, 100) if (p, q) == (2, 3) else (7, 100):
-        built = universe_profiles(universe, p, q, chunk=chunk)
+    program (the slowest case, a chunk per program) once, for (p, q) = (2, 3), on the
+    universe up to size 4 (1,300 chunks across every size)."""
+    from synthgen.enumeration import enumerate_universe
+    from tests.conftest import make_grammar
+
+    cases = [(universe, 7), (universe, 100)]
+    if (p, q) == (2, 3):
+        cases.append((enumerate_universe(make_grammar(max_size=4)), 1))
+    for u, chunk in cases:
+        whole = universe_profiles(u, p, q, chunk=len(u))
+        built = universe_profiles(u, p, q, chunk=chunk)
         assert built.vocabulary == whole.vocabulary
         for name in ("data", "indices", "indptr"):
             got, want = getattr(built.counts, name), getattr(whole.counts, name)
-            assert got.dtype == want.dtype and np.array_equal(got, want), name
+            assert got.dtype == want.dtype and np.array_equal(got, want), (chunk, name)
 
 
 @pytest.mark.parametrize("unary, binary", [((), ("add", "mul")), ((), ()), (("abs",), ())])
