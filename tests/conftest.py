@@ -9,7 +9,7 @@ import os
 # ``make test`` runs two pytest workers on two cores: each worker, and every process it
 # starts (the smoke pipeline's stages), computes on one thread.  A second thread finds no
 # free core, and torch's and BLAS's threads then spin waiting on each other: the smoke
-# run's search stage took 17 times longer on two threads than on one.
+# run's search stage took 16 times longer on two threads than on one.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 import shutil
@@ -224,8 +224,7 @@ def pytest_collection_modifyitems(config, items):
     then the other tests of the smoke run (ready once it is built), then the unit tests,
     and the tests that need only the smoke run's data stages (the queue and calibration
     tests) last. The second worker starts on unit tests, runs those while the smoke run
-    builds, and
-    then takes the first worker's unit tests; neither waits for the other."""
+    builds, and then takes the first worker's unit tests; neither waits for the other."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
     rank = {}

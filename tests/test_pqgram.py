@@ -177,16 +177,17 @@ def test_universe_builder_in_chunks_gives_the_same_arrays(universe, p, q):
     from synthgen.enumeration import enumerate_universe
     from tests.conftest import make_grammar
 
-    cases = [(universe, 7), (universe, 100)]
+    cases = [(universe, (7, 100))]
     if (p, q) == (2, 3):
-        cases.append((enumerate_universe(make_grammar(max_size=4)), 1))
-    for u, chunk in cases:
+        cases.append((enumerate_universe(make_grammar(max_size=4)), (1,)))
+    for u, chunks in cases:
         whole = universe_profiles(u, p, q, chunk=len(u))
-        built = universe_profiles(u, p, q, chunk=chunk)
-        assert built.vocabulary == whole.vocabulary
-        for name in ("data", "indices", "indptr"):
-            got, want = getattr(built.counts, name), getattr(whole.counts, name)
-            assert got.dtype == want.dtype and np.array_equal(got, want), (chunk, name)
+        for chunk in chunks:
+            built = universe_profiles(u, p, q, chunk=chunk)
+            assert built.vocabulary == whole.vocabulary
+            for name in ("data", "indices", "indptr"):
+                got, want = getattr(built.counts, name), getattr(whole.counts, name)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (chunk, name)
 
 
 @pytest.mark.parametrize("unary, binary", [((), ("add", "mul")), ((), ()), (("abs",), ())])
