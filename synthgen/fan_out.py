@@ -11,7 +11,11 @@ module fans the per-model stages out:
    one list, the longest first: an ``evaluate@`` stage (with the ``train@`` stage it reads)
    or a ``scaling_run@`` stage, a few at a time by ``dvc repro``;
 3. ``dvc repro`` here: DVC's run-cache gives back every stage a worker ran (their deps and
-   params are the same files), and the aggregating stages run as usual.
+   params are the same files), and the aggregating stages run as usual. Before it, the
+   per-model stages whose ``dvc.lock`` entry names outputs that are not in the cache lose
+   that entry (:func:`forget_uncached`): DVC trusts a lock entry whose deps match and never
+   asks the run-cache, so in a fresh clone (the committed lock, an empty cache; an executed
+   notebook's bytes differ per run) it would run every model again here, one at a time.
 
 The outputs are what a plain ``dvc repro`` with ``training.threads`` set to the workers'
 share gives: the threads are a run setting, not a param of any stage
@@ -22,6 +26,7 @@ killed fan-out resumes its runs where they stopped, as ``dvc repro`` does.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +37,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from synthgen.atomic import atomic_path
 from synthgen.params import ParamsError, load_params
 from synthgen.paths import repo_root
 
@@ -127,6 +133,44 @@ def make_workspace(root: Path, dest: Path, threads: int) -> Path:
     return dest
 
 
+def _cached(cache: Path, md5: str) -> bool:
+    """The object ``md5`` (a ``.dir`` manifest with every file it lists) is in ``cache``."""
+    path = cache / "files" / "md5" / md5[:2] / md5[2:]
+    if not path.is_file():
+        return False
+    if md5.endswith(".dir"):
+        return all(_cached(cache, entry["md5"]) for entry in json.loads(path.read_text()))
+    return True
+
+
+def forget_uncached(root: Path) -> list[str]:
+    """Drop from ``root``'s ``dvc.lock`` each per-model stage (``train@``, ``evaluate@``,
+    ``scaling_run@``) that records an output the DVC cache lacks and whose output is not in
+    the workspace either; return their names. Such an entry can give nothing back, and
+    while it stands ``dvc repro`` runs the stage rather than restore it from the run-cache.
+    Without the entry, DVC restores the stage from the run-cache when a worker ran it with
+    the same deps and params, and runs it otherwise: the outputs are the same either way."""
+    lock_path = root / "dvc.lock"
+    if not lock_path.is_file():
+        return []
+    cache = Path(cache_dir(root))
+    yaml = YAML()
+    lock = yaml.load(lock_path)
+    stages = lock.get("stages", {}) if lock else {}
+    dropped = []
+    for name in list(stages):
+        if not name.startswith(("train@", *UNIT_PREFIXES)):
+            continue
+        outs = stages[name].get("outs", [])
+        if any(not (root / out["path"]).exists() and not _cached(cache, str(out.get("md5", ""))) for out in outs):
+            del stages[name]
+            dropped.append(name)
+    if dropped:
+        with atomic_path(lock_path) as tmp, open(tmp, "w") as fh:
+            yaml.dump(lock, fh)
+    return dropped
+
+
 def _take(todo: list[str], workers: int, lock: threading.Lock) -> list[str]:
     """The next units for a worker: guided self-scheduling, a 1/(2 x workers) share of what
     is left (at least one), so that each ``dvc repro`` call (about 2 s of start-up) carries
@@ -195,6 +239,9 @@ def run(root: Path | None = None, workers: int = 2) -> None:
             unit, tail = failures[0]
             raise RuntimeError(f"{len(failures)} per-model unit(s) failed, the first {unit} "
                                f"(all output: {(base / 'log.txt').relative_to(root)}):\n{tail}")
+        if dropped := forget_uncached(root):
+            print(f"synthgen: {len(dropped)} per-model stages' dvc.lock entries name outputs the cache "
+                  f"lacks: dropped, so that dvc repro restores them from the run-cache", flush=True)
     _dvc(["repro"], root, check=True)
 
 

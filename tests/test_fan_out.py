@@ -4,11 +4,13 @@ is. The whole fan-out runs in every test session: it builds the smoke run (conft
 
 from __future__ import annotations
 
+import shutil
 import threading
+from pathlib import Path
 
 import yaml
 
-from synthgen.fan_out import _dvc, _take, cache_dir, make_workspace, units
+from synthgen.fan_out import _dvc, _take, cache_dir, forget_uncached, make_workspace, units
 from tests.conftest import copy_repository
 
 
@@ -77,3 +79,58 @@ def test_a_workspace_uses_the_cache_its_root_is_configured_with(tmp_path):
     ws = make_workspace(root, root / ".dvc" / "tmp" / "fan_out" / "w0", threads=1)
     assert cache_dir(ws) == str(shared)
     assert str((root / ".dvc" / "cache").resolve()) not in (ws / ".dvc" / "config.local").read_text()
+
+
+STAGE = """\
+stages:
+  train:
+    foreach: [a]
+    do:
+      cmd: python make.py ${item}
+      deps:
+        - make.py
+      outs:
+        - out/${item}
+"""
+# a model that is the same bytes every run, beside a log that is not (as an executed notebook)
+MAKE = """\
+import pathlib, sys, time
+out = pathlib.Path("out", sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+(out / "model.txt").write_text("the same weights")
+(out / "log.txt").write_text(str(time.time_ns()))
+"""
+
+
+def test_a_fresh_clone_gets_the_workers_runs_back_from_the_run_cache(tmp_path):
+    # the committed dvc.lock names outputs a fresh clone's cache lacks (the log differs per
+    # run); while that entry stands, dvc repro reruns the stage instead of asking the
+    # run-cache for the worker's run, so the fan-out would train every model twice
+    def repo(path: Path) -> Path:
+        path.mkdir()
+        _dvc(["init", "--no-scm", "-q"], path, check=True)
+        (path / "dvc.yaml").write_text(STAGE)
+        (path / "make.py").write_text(MAKE)
+        (path / "params.yaml").write_text("training:\n  threads: 2\n")  # a workspace sets its share
+        return path
+
+    def repro(path: Path) -> str:
+        return _dvc(["repro"], path, check=True, capture_output=True).stdout
+
+    released = repo(tmp_path / "released")
+    repro(released)
+    clones = []
+    for name in ("as_is", "forgotten"):
+        clone = repo(tmp_path / name)
+        shutil.copy(released / "dvc.lock", clone / "dvc.lock")
+        worker = make_workspace(clone, clone / ".dvc" / "tmp" / "fan_out" / "w0", threads=1)
+        assert "Running stage 'train@a'" in repro(worker)
+        clones.append(clone)
+    as_is, forgotten = clones
+    assert "Running stage 'train@a'" in repro(as_is)  # DVC's behaviour the fix is for
+    assert forget_uncached(forgotten) == ["train@a"]
+    assert forget_uncached(forgotten) == []  # idempotent: the entry is gone
+    out = repro(forgotten)
+    assert "Running stage" not in out and "is cached" in out
+    assert (forgotten / "out" / "a" / "model.txt").read_text() == "the same weights"
+    assert forget_uncached(forgotten) == []  # outputs in place: nothing to forget
