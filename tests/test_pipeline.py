@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from synthgen.params import load_params
 from synthgen.split_files import SPLIT_NAMES
-from tests.conftest import ROOT, run_command
+from tests.conftest import ROOT, _once, copy_of_smoke_run, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -176,68 +176,77 @@ def _grid_unit_files(repo: Path, seed: int) -> dict[str, bytes]:
                                                       f"artifacts/evaluation/iid/seed{seed}.parquet")}
 
 
-def test_queued_units_run_by_two_workers_equal_units_run_one_after_the_other(smoke_splits_copy, tmp_path):
-    """docs/scaling-out.md: each unit of the grid is a queued experiment (here
-    one model and its evaluation, a new training seed each), run by `dvc queue start -j 2`.
-    A workspace set to the union of the seeds gets every unit back from DVC's run-cache
-    without running it, with the bytes that running the same units one after the other
-    gives.  Each unit is queued with a run setting of its own (checkpoint_every, standing in
-    for the device each worker of a GPU machine gets).  The collecting workspace is a
-    clone sharing the cache, as a second checkout on the machine would be: the smoke
-    repository itself stays as the other tests expect it.  The units train on a quarter of
-    the smoke budget (the collecting workspace says the same), to keep the test short.
-    It commits and queues in a copy of the smoke repository with its data stages run (no
-    model yet), so that it runs while the session's smoke run is being built."""
-    smoke_repo = smoke_splits_copy
-    P = load_params(smoke_repo / "params.yaml")
-    new = [max(P.seeds) + 1, max(P.seeds) + 2]
-    tasks = P.training.tasks // 4
-    for key, value in (("user.email", "smoke@example.org"), ("user.name", "smoke")):
-        _run(["git", "config", key, value], smoke_repo)
-    _run(["git", "add", "-A"], smoke_repo)
-    _run(["git", "commit", "-q", "--allow-empty", "-m", "the smoke data stages, run"], smoke_repo)  # experiments start from a commit
-    for seed in new:
-        _run(["dvc", "exp", "run", "--queue", "--name", f"seed{seed}", "-S", f"seeds=[{seed}]", "-S", f"training.tasks={tasks}",
-              "-S", f"training.checkpoint_every={2 * P.training.checkpoint_every}", f"evaluate@iid-{seed}"], smoke_repo)
-    before = _run(["dvc", "status", "--json"], smoke_repo).stdout
-    _run(["dvc", "queue", "start", "-j", "2"], smoke_repo, quiet=True)
-    status = _queue_settled(smoke_repo, timeout=600)
-    assert status.count("Success") == 2 and "0 active, 0 idle" in status, status
-    shown = json.loads(_run(["dvc", "exp", "show", "--json"], smoke_repo).stdout)
-    units = {rev["name"]: rev["data"] for e in shown for x in e.get("experiments") or [] for rev in x["revs"]}
-    assert set(units) == {f"seed{seed}" for seed in new}, set(units)
-    assert _run(["dvc", "status", "--json"], smoke_repo).stdout == before  # the queue left the workspace alone
+@pytest.fixture(scope="session")
+def queued_units(_smoke_splits, tmp_path_factory) -> Path:
+    """docs/scaling-out.md, on the smoke profile, once per session: each unit of the grid is
+    a queued experiment (here one model and its evaluation, one training seed each), run by
+    `dvc queue start -j 2`, then collected by `dvc repro` in a clone sharing the queue's
+    cache, as a second checkout on the machine would be.  Each unit is queued with a run
+    setting of its own (checkpoint_every, standing in for the device each worker of a GPU
+    machine gets).  It runs in a copy of the smoke repository with its data stages run (no
+    model yet), so that it needs nothing of the session's smoke run and runs while that is
+    being built.  Returns the folder holding the queue's repository (``repo``), the
+    collecting clone (``collect``) and ``record.json``: what the commands answered."""
+    def build(repo: Path) -> None:
+        copy_of_smoke_run(_smoke_splits, repo)
+        P = load_params(repo / "params.yaml")
+        for key, value in (("user.email", "smoke@example.org"), ("user.name", "smoke")):
+            _run(["git", "config", key, value], repo)
+        _run(["git", "add", "-A"], repo)
+        _run(["git", "commit", "-q", "--allow-empty", "-m", "the smoke data stages, run"], repo)  # experiments start from a commit
+        for seed in P.seeds:
+            _run(["dvc", "exp", "run", "--queue", "--name", f"seed{seed}", "-S", f"seeds=[{seed}]",
+                  "-S", f"training.checkpoint_every={2 * P.training.checkpoint_every}", f"evaluate@iid-{seed}"], repo)
+        before = _run(["dvc", "status", "--json"], repo).stdout
+        _run(["dvc", "queue", "start", "-j", "2"], repo, quiet=True)
+        status = _queue_settled(repo, timeout=600)
+        shown = json.loads(_run(["dvc", "exp", "show", "--json"], repo).stdout)
+        after = _run(["dvc", "status", "--json"], repo).stdout
 
-    # collecting, in a clone sharing the cache: every seed named, the units' stages restored
-    collect = tmp_path / "collect"
-    _run(["git", "clone", "-q", str(smoke_repo), str(collect)], tmp_path)
-    _run(["dvc", "cache", "dir", "--local", str(smoke_repo / ".dvc" / "cache")], collect)
-    _run(["dvc", "checkout", "--quiet", "--with-deps", "splits"], collect)  # the data stages (no model yet)
-    yaml_rt = YAML()
-    data = yaml_rt.load(collect / "params.yaml")
-    data["seeds"] = P.seeds + new
-    data["training"]["tasks"] = tasks
-    with (collect / "params.yaml").open("w") as fh:
-        yaml_rt.dump(data, fh)
-    collected = _run(["dvc", "repro", *[f"evaluate@iid-{seed}" for seed in new]], collect).stdout
+        collect = repo.parent / "collect"
+        _run(["git", "clone", "-q", str(repo), str(collect)], repo.parent)
+        _run(["dvc", "cache", "dir", "--local", str(repo / ".dvc" / "cache")], collect)
+        _run(["dvc", "checkout", "--quiet", "--with-deps", "splits"], collect)  # the data stages (no model yet)
+        collected = _run(["dvc", "repro", *[f"evaluate@iid-{seed}" for seed in P.seeds]], collect).stdout
+        record = dict(before=before, status=status, shown=shown, after=after, collected=collected)
+        (repo.parent / "record.json").write_text(json.dumps(record))
+
+    return _once(tmp_path_factory, "queued_units", build).parent
+
+
+def test_queued_units_are_collected_from_the_run_cache(queued_units):
+    """The queue ran every unit, left its workspace alone, and a workspace set to the union
+    of the units' seeds gets every unit back from DVC's run-cache without running it."""
+    record = json.loads((queued_units / "record.json").read_text())
+    collect = queued_units / "collect"
+    P = load_params(collect / "params.yaml")
+    seeds = P.seeds
+    status = record["status"]
+    assert status.count("Success") == len(seeds) and "0 active, 0 idle" in status, status
+    units = {rev["name"]: rev["data"] for e in record["shown"] for x in e.get("experiments") or [] for rev in x["revs"]}
+    assert set(units) == {f"seed{seed}" for seed in seeds}, set(units)
+    assert record["after"] == record["before"]  # the queue left the workspace alone
+
+    collected = record["collected"]
     assert "Running stage" not in collected, collected
     lock = yaml.safe_load((collect / "dvc.lock").read_text())["stages"]
-    for seed in new:
+    for seed in seeds:
         for stage in (f"train@iid-{seed}", f"evaluate@iid-{seed}"):
             assert f"Stage '{stage}' is cached - skipping run" in collected, (stage, collected)
         model = f"artifacts/models/iid/seed{seed}"  # what `dvc exp show` reported of the unit
         assert units[f"seed{seed}"]["params"]["params.yaml"]["data"]["seeds"] == [seed]
         assert units[f"seed{seed}"]["outs"][model]["hash"] == next(
             o["md5"] for o in lock[f"train@iid-{seed}"]["outs"] if o["path"] == model)
-    queued = {seed: _grid_unit_files(collect, seed) for seed in new}
-
-    # the same units, one after the other, without the run-cache
-    ran = _run(["dvc", "repro", "--force", "--single-item",
-                *[f"{kind}@iid-{seed}" for seed in new for kind in ("train", "evaluate")]], collect).stdout
-    assert ran.count("Running stage") == 4, ran
-    for seed in new:
-        assert _grid_unit_files(collect, seed) == queued[seed], seed
         assert len(pd.read_parquet(collect / f"artifacts/evaluation/iid/seed{seed}.parquet")) == P.splits.test_size
+
+
+def test_queued_units_equal_the_units_dvc_repro_runs(queued_units, smoke_run):
+    """The units the queue ran and the collecting workspace restored have the bytes that
+    `dvc repro` gives: the session's smoke run trained the same units (iid, the smoke
+    profile's seeds) in a repository of its own, with a cache of its own."""
+    collect = queued_units / "collect"
+    for seed in load_params(collect / "params.yaml").seeds:
+        assert _grid_unit_files(collect, seed) == _grid_unit_files(smoke_run, seed), seed
 
 
 def test_release_is_built_recorded_checked_pushed_and_pulled(smoke_copy, tmp_path):
