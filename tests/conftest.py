@@ -158,13 +158,41 @@ def _once(tmp_path_factory, name: str, build) -> Path:
         if not done.exists():
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
+            building = base / BUILDING
+            building.write_text(str(os.getpid()))
             try:
                 build(repo)
             except BaseException as err:
                 failed.write_text(str(err)[-5000:])
                 raise
+            finally:
+                building.unlink(missing_ok=True)
             done.touch()
     return repo
+
+
+BUILDING = "smoke.building"  # in the shared folder while a worker builds: its pid
+_yielded = False
+
+
+@pytest.fixture(autouse=True)
+def _yield_to_the_smoke_build(tmp_path_factory):
+    """Under xdist, a worker that finds the other building the smoke run lowers its own
+    priority (``nice``, for good: it cannot raise it again), and so do the processes it
+    starts.  The build is the suite's longest chain, and its per-model stages run two at a
+    time: beside a third busy process on two cores they would get two thirds of the CPU.
+    Niced, this worker's tests take what the build leaves idle (its one-process data and
+    aggregating stages) and, once it is done, both cores."""
+    global _yielded
+    if not _yielded and os.environ.get("PYTEST_XDIST_WORKER"):
+        try:
+            builder = int((_shared_folder(tmp_path_factory) / BUILDING).read_text())
+        except (FileNotFoundError, ValueError):
+            builder = None
+        if builder is not None and builder != os.getpid():
+            os.nice(10)
+            _yielded = True
+    yield
 
 
 @pytest.fixture(scope="session")
