@@ -15,7 +15,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup repro release check-release test results calibrate lab bench bench-paper bench-paper-gpu reliability profile clean-venv
+.PHONY: setup repro release check-release test results calibrate lab bench bench-tests bench-paper bench-paper-gpu reliability profile clean-venv
 
 setup: $(STAMP)
 
@@ -73,8 +73,13 @@ lab: setup
 
 ## bench: the performance benchmarks (tables with baselines and ratios)
 bench: setup
-	@for b in benchmarks/*.py; do case $$b in benchmarks/paper_*|benchmarks/reliability.py) continue;; esac; \
+	@for b in benchmarks/*.py; do case $$b in benchmarks/paper_*|benchmarks/reliability.py|benchmarks/test_suite.py) continue;; esac; \
 		echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## bench-tests: a fresh clone's `make test` at BASELINE against HEAD, empty caches (about 15 minutes)
+BASELINE ?= 1dba7d2
+bench-tests:
+	$(PYTHON) benchmarks/test_suite.py --baseline $(BASELINE)
 
 ## bench-paper: peak memory of the paper profile's data stages here (tens of minutes)
 bench-paper: setup
