@@ -144,11 +144,12 @@ def _shared_folder(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # popen-gwN's parent
 
 
-def _once(tmp_path_factory, name: str, build) -> Path:
+def _once(tmp_path_factory, name: str, build, others_yield: bool = False) -> Path:
     """``build(repo)`` once per test session, under xdist once for all workers: the first
     worker to need it builds it under a file lock in the folder the workers share, the
     others wait and read it. A failed build is recorded, so the others fail at once with
-    its message instead of building again. Returns ``repo``."""
+    its message instead of building again. ``others_yield``: while it builds, the other
+    worker lowers its priority (``_yield_to_the_smoke_build``). Returns ``repo``."""
     base = _shared_folder(tmp_path_factory)
     folder = base / name
     repo, done, failed = folder / "repo", base / f"{name}.done", base / f"{name}.failed"
@@ -159,14 +160,16 @@ def _once(tmp_path_factory, name: str, build) -> Path:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             building = base / BUILDING
-            building.write_text(str(os.getpid()))
+            if others_yield:
+                building.write_text(str(os.getpid()))
             try:
                 build(repo)
             except BaseException as err:
                 failed.write_text(str(err)[-5000:])
                 raise
             finally:
-                building.unlink(missing_ok=True)
+                if others_yield:
+                    building.unlink(missing_ok=True)
             done.touch()
     return repo
 
@@ -182,7 +185,7 @@ def _yield_to_the_smoke_build(tmp_path_factory):
     starts.  The build is the suite's longest chain, and its per-model stages run two at a
     time: beside a third busy process on two cores they would get two thirds of the CPU.
     Niced, this worker's tests take what the build leaves idle (its one-process data and
-    aggregating stages) and, once it is done, both cores."""
+    aggregating stages); once it is done, nice no longer matters: two workers, two cores."""
     global _yielded
     if not _yielded and os.environ.get("PYTEST_XDIST_WORKER"):
         try:
@@ -204,7 +207,7 @@ def _smoke_splits(tmp_path_factory) -> Path:
         copy_repository(repo)
         run_command(["dvc", "repro", "splits"], repo)
 
-    return _once(tmp_path_factory, "smoke_splits", build)
+    return _once(tmp_path_factory, "smoke_splits", build, others_yield=True)
 
 
 @pytest.fixture(scope="session")
@@ -216,7 +219,7 @@ def _smoke_build(_smoke_splits, tmp_path_factory) -> Path:
         copy_of_smoke_run(_smoke_splits, repo)
         run_command([sys.executable, "-m", "synthgen.fan_out", "--workers", "2"], repo)
 
-    return _once(tmp_path_factory, "smoke_run", build)
+    return _once(tmp_path_factory, "smoke_run", build, others_yield=True)
 
 
 @pytest.fixture
