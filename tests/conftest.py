@@ -159,8 +159,8 @@ def _once(tmp_path_factory, name: str, build, others_yield: bool = False) -> Pat
         if not done.exists():
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
-            building = base / BUILDING
-            if others_yield:
+            building = base / BUILDING if others_yield else None
+            if building:
                 building.write_text(str(os.getpid()))
             try:
                 build(repo)
@@ -168,7 +168,7 @@ def _once(tmp_path_factory, name: str, build, others_yield: bool = False) -> Pat
                 failed.write_text(str(err)[-5000:])
                 raise
             finally:
-                if others_yield:
+                if building:
                     building.unlink(missing_ok=True)
             done.touch()
     return repo
