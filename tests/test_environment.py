@@ -41,3 +41,13 @@ def test_conda_and_pip_agree():
 def test_bootstrap_pins_torch():
     makefile = (ROOT / "Makefile").read_text()
     assert "torch==2.13.0" in makefile
+
+
+def test_dvc_parses_yaml_with_libyaml():
+    """DVC reads params.yaml (and dvc.yaml, dvc.lock) with ruamel's safe loader once per stage
+    it checks; ruamel.yaml 0.19 installs no C parser of its own, and the pure-Python one
+    took a third of `dvc status` in the smoke repository (docs/performance.md)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.main import CParser
+
+    assert CParser is not None and YAML(typ="safe").Parser is CParser
