@@ -72,6 +72,10 @@ def run(
             stdout_file=sys.stdout,
             stderr_file=sys.stderr,
             progress_bar=False,
+            # stop the kernel once the last cell has answered, rather than ask it to shut
+            # down: every cell's output and files are in by then, and a graceful shutdown
+            # spends about a second of CPU tearing down torch and matplotlib (docs/performance.md)
+            shutdown_kernel="immediate",
         )
         os.replace(tmp, target)
     finally:
