@@ -10,12 +10,16 @@ module fans the per-model stages out:
    cache, each with ``training.threads`` divided among them) take the per-model units from
    one list, the longest first: an ``evaluate@`` stage (with the ``train@`` stage it reads)
    or a ``scaling_run@`` stage, a few at a time by ``dvc repro``;
-3. ``dvc repro`` here: DVC's run-cache gives back every stage a worker ran (their deps and
-   params are the same files), and the aggregating stages run as usual. Before it, the
-   per-model stages whose ``dvc.lock`` entry names outputs that are not in the cache lose
-   that entry (:func:`forget_uncached`): DVC trusts a lock entry whose deps match and never
-   asks the run-cache, so in a fresh clone (the committed lock, an empty cache; an executed
-   notebook's bytes differ per run) it would run every model again here, one at a time.
+3. the workers' ``dvc.lock`` entries of the stages they ran are copied into this one, and
+   ``dvc checkout`` gives this workspace their outputs from the shared cache
+   (:func:`adopt_runs`; their deps and params are the same files);
+4. ``dvc repro`` here: the per-model stages are up to date, and the aggregating stages run
+   as usual. A stage no worker's lock gave back is restored from DVC's run-cache, or run.
+   Before it, the per-model stages whose ``dvc.lock`` entry names outputs that are not in
+   the cache lose that entry (:func:`forget_uncached`): DVC trusts a lock entry whose deps
+   match and never asks the run-cache, so in a fresh clone (the committed lock, an empty
+   cache; an executed notebook's bytes differ per run) it would run such a model again
+   here, one at a time.
 
 The outputs are what a plain ``dvc repro`` with ``training.threads`` set to the workers'
 share gives: the threads are a run setting, not a param of any stage
@@ -43,6 +47,8 @@ from synthgen.paths import repo_root
 
 # the per-model units, in the order they are taken: an evaluate stage pulls its train stage
 UNIT_PREFIXES = ("evaluate@", "scaling_run@")
+# every stage a worker runs
+PER_MODEL = ("train@", *UNIT_PREFIXES)
 # what a workspace does not copy: the shared cache, DVC's scratch, git, environments
 SKIP = {".git", ".venv", ".dvc/cache", ".dvc/tmp", ".ipynb_checkpoints", "__pycache__", ".pytest_cache"}
 # read-only inputs of the per-model stages, hard-linked rather than copied
@@ -65,10 +71,16 @@ def _dvc(args: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(["dvc", *args], cwd=cwd, env=dvc_env(), text=True, **kw)
 
 
-def units(root: Path) -> list[str]:
+def stage_names(root: Path) -> list[str]:
+    """Every stage of ``root``'s pipeline, in dvc.yaml's order (matrix stages expanded)."""
+    return _dvc(["stage", "list", "--name-only"], root, capture_output=True, check=True).stdout.split()
+
+
+def units(root: Path, listed: list[str] | None = None) -> list[str]:
     """The per-model stages a worker takes, longest first: every ``evaluate@`` stage (its
-    training comes with it), then every ``scaling_run@`` stage, largest size first."""
-    listed = _dvc(["stage", "list", "--name-only"], root, capture_output=True, check=True).stdout.split()
+    training comes with it), then every ``scaling_run@`` stage, largest size first.
+    ``listed``: :func:`stage_names`, when the caller has it."""
+    listed = stage_names(root) if listed is None else listed
     evaluate = [s for s in listed if s.startswith(UNIT_PREFIXES[0])]
     scaling = [s for s in listed if s.startswith(UNIT_PREFIXES[1])]
     sizes = list(load_params(root / "params.yaml").scaling.sizes)  # smallest first, as params.yaml lists them
@@ -171,6 +183,51 @@ def forget_uncached(root: Path) -> list[str]:
     return dropped
 
 
+def adopt_runs(root: Path, workspaces: list[Path], order: list[str]) -> list[str]:
+    """Copy into ``root``'s ``dvc.lock`` each per-model entry that a workspace's lock holds
+    and ``root``'s does not (or holds otherwise), when every output it names is in the DVC
+    cache; then ``dvc checkout`` those stages here. Returns their names, in ``order``
+    (:func:`stage_names`), the order in which new entries are appended.
+
+    A workspace starts from a copy of ``root``'s lock (:func:`make_workspace`), so an entry
+    that differs was written by its worker in this fan-out, from deps and params that are
+    the same files as ``root``'s. Without this, the last ``dvc repro`` restores each such
+    stage from the run-cache, and DVC parses and rewrites the whole lock after every one
+    (28 s for the smoke run's 36 stages on the Intel machine). An entry that two workspaces
+    wrote differently is left out (the run-cache decides)."""
+    lock_path = root / "dvc.lock"
+    yaml = YAML()
+    lock = yaml.load(lock_path) if lock_path.is_file() else None
+    if not lock:
+        lock = yaml.load("schema: '2.0'\nstages: {}\n")
+    stages = lock.setdefault("stages", {})
+    found: dict = {}
+    clashing: set[str] = set()
+    for workspace in workspaces:
+        theirs = yaml.load(workspace / "dvc.lock") if (workspace / "dvc.lock").is_file() else None
+        for name, entry in ((theirs or {}).get("stages") or {}).items():
+            if not name.startswith(PER_MODEL) or stages.get(name) == entry:
+                continue
+            if name in found and found[name] != entry:
+                clashing.add(name)
+            found[name] = entry
+    if not found:
+        return []
+    cache = Path(cache_dir(root))
+    rank = {name: i for i, name in enumerate(order)}
+    adopted = sorted((name for name in found if name not in clashing
+                      and all(_cached(cache, str(out.get("md5", ""))) for out in found[name].get("outs", []))),
+                     key=lambda name: (rank.get(name, len(rank)), name))
+    if not adopted:
+        return []
+    for name in adopted:
+        stages[name] = found[name]
+    with atomic_path(lock_path) as tmp, open(tmp, "w") as fh:
+        yaml.dump(lock, fh)
+    _dvc(["checkout", "--quiet", *adopted], root, check=True)
+    return adopted
+
+
 def _take(todo: list[str], workers: int, lock: threading.Lock) -> list[str]:
     """The next units for a worker: guided self-scheduling, a 1/(2 x workers) share of what
     is left (at least one), so that each ``dvc repro`` call (about 2 s of start-up) carries
@@ -220,7 +277,8 @@ def run(root: Path | None = None, workers: int = 2) -> None:
         raise ParamsError(f"--workers {workers}: must be at least 1")
     if workers > 1:
         _dvc(["repro", "splits"], root, check=True)
-        todo = units(root)
+        listed = stage_names(root)
+        todo = units(root, listed)
         threads = max(1, P.training.threads // workers)
         base = root / ".dvc" / "tmp" / "fan_out"
         print(f"synthgen: {len(todo)} per-model units on {workers} workspaces of {threads} thread"
@@ -239,6 +297,9 @@ def run(root: Path | None = None, workers: int = 2) -> None:
             unit, tail = failures[0]
             raise RuntimeError(f"{len(failures)} per-model unit(s) failed, the first {unit} "
                                f"(all output: {(base / 'log.txt').relative_to(root)}):\n{tail}")
+        if adopted := adopt_runs(root, spaces, listed):
+            print(f"synthgen: {len(adopted)} per-model stages taken from the workspaces' dvc.lock, "
+                  f"their outputs checked out from the cache", flush=True)
         if dropped := forget_uncached(root):
             print(f"synthgen: {len(dropped)} per-model stages' dvc.lock entries name outputs the cache "
                   f"lacks: dropped, so that dvc repro restores them from the run-cache", flush=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from synthgen.fan_out import _dvc, _take, cache_dir, forget_uncached, make_workspace, units
+from synthgen.fan_out import _dvc, _take, adopt_runs, cache_dir, forget_uncached, make_workspace, units
 from tests.conftest import copy_repository
 
 
@@ -84,7 +84,7 @@ def test_a_workspace_uses_the_cache_its_root_is_configured_with(tmp_path):
 STAGE = """\
 stages:
   train:
-    foreach: [a]
+    foreach: [{items}]
     do:
       cmd: python make.py ${item}
       deps:
@@ -102,20 +102,48 @@ out.mkdir(parents=True, exist_ok=True)
 """
 
 
+def _tiny_repo(path: Path, items: str = "a") -> Path:
+    """A DVC repository (no git) whose one matrix stage ``train@<item>`` writes ``out/<item>``."""
+    path.mkdir()
+    _dvc(["init", "--no-scm", "-q"], path, check=True)
+    (path / "dvc.yaml").write_text(STAGE.replace("{items}", items))
+    (path / "make.py").write_text(MAKE)
+    (path / "params.yaml").write_text("training:\n  threads: 2\n")  # a workspace sets its share
+    return path
+
+
+def _repro(path: Path, *targets: str) -> str:
+    return _dvc(["repro", *targets], path, check=True, capture_output=True).stdout
+
+
+def test_the_workers_lock_entries_are_taken_and_their_outputs_checked_out(tmp_path):
+    # what saves the last dvc repro from restoring every per-model stage from the run-cache
+    # (and rewriting the whole lock after each one)
+    root = _tiny_repo(tmp_path / "root", "a, b, c, d")
+    w0, w1 = (make_workspace(root, root / ".dvc" / "tmp" / "fan_out" / f"w{i}", threads=1) for i in range(2))
+    _repro(w0, "train@a", "train@c", "train@d")
+    _repro(w1, "--no-run-cache", "train@b", "train@c")  # c run by both: their logs differ, neither is taken
+    lock = yaml.safe_load((w0 / "dvc.lock").read_text())["stages"]
+    md5 = lock["train@d"]["outs"][0]["md5"]  # d's outputs never reached the cache
+    (Path(cache_dir(root)) / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+    order = ["train@a", "train@b", "train@c", "train@d"]
+    assert adopt_runs(root, [w1, w0], order) == ["train@a", "train@b"]  # in dvc.yaml's order
+    assert list(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == ["train@a", "train@b"]
+    for item, worker in (("a", w0), ("b", w1)):
+        assert (root / "out" / item / "log.txt").read_text() == (worker / "out" / item / "log.txt").read_text()
+    assert adopt_runs(root, [w1, w0], order) == []  # taken already: nothing differs now
+    out = _repro(root)
+    for item in "ab":
+        assert f"Stage 'train@{item}' didn't change" in out, out
+    assert "Running stage 'train@a'" not in out and "Running stage 'train@b'" not in out
+    assert "Stage 'train@c' is cached" in out and "Running stage 'train@d'" in out, out
+
+
 def test_a_fresh_clone_gets_the_workers_runs_back_from_the_run_cache(tmp_path):
     # the committed dvc.lock names outputs a fresh clone's cache lacks (the log differs per
     # run); while that entry stands, dvc repro reruns the stage instead of asking the
     # run-cache for the worker's run, so the fan-out would train every model twice
-    def repo(path: Path) -> Path:
-        path.mkdir()
-        _dvc(["init", "--no-scm", "-q"], path, check=True)
-        (path / "dvc.yaml").write_text(STAGE)
-        (path / "make.py").write_text(MAKE)
-        (path / "params.yaml").write_text("training:\n  threads: 2\n")  # a workspace sets its share
-        return path
-
-    def repro(path: Path) -> str:
-        return _dvc(["repro"], path, check=True, capture_output=True).stdout
+    repo, repro = _tiny_repo, _repro
 
     released = repo(tmp_path / "released")
     repro(released)
