@@ -19,14 +19,19 @@ export PYTHONUNBUFFERED := 1
 
 setup: $(STAMP)
 
-# torch by pip (only pip takes the CPU build on this disk), then uv for the other ~200
-# packages: it resolves and downloads them in parallel, 20 s against pip's 70 (docs/performance.md).
-# uv keeps the installed torch (it satisfies the pin) and compiles bytecode as pip does: without
-# it every stage would compile seaborn, scipy and torch's Python afresh at each start.
+# One uv call installs everything, torch included: it resolves, downloads and unpacks in
+# parallel and compiles bytecode (without it every stage would compile seaborn, scipy and
+# torch's Python afresh at each start). uv does not read pip's configuration, so the folders
+# pip finds wheels in (find-links: where a machine keeps its CPU build of torch) are passed
+# on; where none are configured, pip installs torch first, as it always took the build the
+# machine offers, and uv keeps it (it satisfies the pin). docs/performance.md has the times.
+FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" "uv>=0.5"
-	$(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev]" "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5" $(if $(FIND_LINKS),,"$(TORCH)")
+	$(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python \
+		$(foreach d,$(FIND_LINKS),--find-links $(d)) -e ".[dev]" "$(TORCH)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name synthgen --display-name "Python (synthgen)" >/dev/null
 	@touch $(STAMP)
 	@echo "synthgen: environment ready in $(VENV)"
