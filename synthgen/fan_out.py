@@ -185,9 +185,10 @@ def forget_uncached(root: Path) -> list[str]:
 
 def adopt_runs(root: Path, workspaces: list[Path], order: list[str]) -> list[str]:
     """Copy into ``root``'s ``dvc.lock`` each per-model entry that a workspace's lock holds
-    and ``root``'s does not (or holds otherwise), when every output it names is in the DVC
-    cache; then ``dvc checkout`` those stages here. Returns their names, in ``order``
-    (:func:`stage_names`), the order in which new entries are appended.
+    and ``root``'s does not (or holds otherwise, or holds without the outputs here: a
+    deterministic output in a fresh clone of a committed lock), when every output it names
+    is in the DVC cache; then ``dvc checkout`` those stages here. Returns their names, in
+    ``order`` (:func:`stage_names`), the order in which new entries are appended.
 
     A workspace starts from a copy of ``root``'s lock (:func:`make_workspace`), so an entry
     that differs was written by its worker in this fan-out, from deps and params that are
@@ -206,8 +207,10 @@ def adopt_runs(root: Path, workspaces: list[Path], order: list[str]) -> list[str
     for workspace in workspaces:
         theirs = yaml.load(workspace / "dvc.lock") if (workspace / "dvc.lock").is_file() else None
         for name, entry in ((theirs or {}).get("stages") or {}).items():
-            if not name.startswith(PER_MODEL) or stages.get(name) == entry:
+            if not name.startswith(PER_MODEL):
                 continue
+            if stages.get(name) == entry and all((root / out["path"]).exists() for out in entry.get("outs", [])):
+                continue  # here already, outputs and all
             if name in found and found[name] != entry:
                 clashing.add(name)
             found[name] = entry

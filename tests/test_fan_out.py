@@ -131,7 +131,10 @@ def test_the_workers_lock_entries_are_taken_and_their_outputs_checked_out(tmp_pa
     assert list(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == ["train@a", "train@b"]
     for item, worker in (("a", w0), ("b", w1)):
         assert (root / "out" / item / "log.txt").read_text() == (worker / "out" / item / "log.txt").read_text()
-    assert adopt_runs(root, [w1, w0], order) == []  # taken already: nothing differs now
+    assert adopt_runs(root, [w1, w0], order) == []  # taken already: nothing differs, nothing is missing
+    shutil.rmtree(root / "out" / "a")  # root's entry is the worker's, its outputs are not here (a fresh clone)
+    assert adopt_runs(root, [w1, w0], order) == ["train@a"]
+    assert (root / "out" / "a" / "log.txt").read_text() == (w0 / "out" / "a" / "log.txt").read_text()
     out = _repro(root)
     for item in "ab":
         assert f"Stage 'train@{item}' didn't change" in out, out
