@@ -25,7 +25,8 @@ setup: $(STAMP)
 # pip finds wheels in (find-links: where a machine keeps its CPU build of torch) are passed
 # on; where none are configured, pip installs torch first, as it always took the build the
 # machine offers, and uv keeps it (it satisfies the pin). docs/performance.md has the times.
-FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+# (Expanded in the recipe only: a make that needs no install never asks pip.)
+FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
