@@ -99,9 +99,10 @@ def cache_dir(root: Path) -> str:
     return _dvc(["cache", "dir"], root, check=True, capture_output=True).stdout.strip()
 
 
-def make_workspace(root: Path, dest: Path, threads: int) -> Path:
+def make_workspace(root: Path, dest: Path, threads: int, cache: str | None = None) -> Path:
     """``dest`` as a copy of the workspace ``root`` (files copied, ``artifacts/`` hard-linked)
-    that uses ``root``'s DVC cache, without git, with ``training.threads`` = ``threads``.
+    that uses ``root``'s DVC cache (``cache``: :func:`cache_dir` of ``root``, when the caller
+    has it), without git, with ``training.threads`` = ``threads``.
     A workspace there before is renewed, its partial runs (KEPT) kept."""
     kept = {}
     if dest.exists():
@@ -136,7 +137,7 @@ def make_workspace(root: Path, dest: Path, threads: int) -> Path:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(aside, dest / rel)
     _dvc(["config", "--local", "core.no_scm", "true"], dest, check=True, capture_output=True)
-    _dvc(["cache", "dir", "--local", cache_dir(root)], dest, check=True, capture_output=True)
+    _dvc(["cache", "dir", "--local", cache or cache_dir(root)], dest, check=True, capture_output=True)
     yaml = YAML()
     params = yaml.load(dest / "params.yaml")
     params["training"]["threads"] = threads
@@ -155,35 +156,44 @@ def _cached(cache: Path, md5: str) -> bool:
     return True
 
 
-def forget_uncached(root: Path) -> list[str]:
+def _read_lock(root: Path):
+    """``root``'s ``dvc.lock``, round-trip (DVC's own format when written back), or None."""
+    path = root / "dvc.lock"
+    return YAML().load(path) if path.is_file() else None
+
+
+def _write_lock(root: Path, lock) -> None:
+    with atomic_path(root / "dvc.lock") as tmp, open(tmp, "w") as fh:
+        YAML().dump(lock, fh)
+
+
+def forget_uncached(root: Path, cache: str | None = None) -> list[str]:
     """Drop from ``root``'s ``dvc.lock`` each per-model stage (``train@``, ``evaluate@``,
     ``scaling_run@``) that records an output the DVC cache lacks and whose output is not in
     the workspace either; return their names. Such an entry can give nothing back, and
     while it stands ``dvc repro`` runs the stage rather than restore it from the run-cache.
     Without the entry, DVC restores the stage from the run-cache when a worker ran it with
-    the same deps and params, and runs it otherwise: the outputs are the same either way."""
-    lock_path = root / "dvc.lock"
-    if not lock_path.is_file():
-        return []
-    cache = Path(cache_dir(root))
-    yaml = YAML()
-    lock = yaml.load(lock_path)
+    the same deps and params, and runs it otherwise: the outputs are the same either way.
+    ``cache``: :func:`cache_dir` of ``root``, when the caller has it."""
+    lock = _read_lock(root)
     stages = lock.get("stages", {}) if lock else {}
+    if not any(name.startswith(PER_MODEL) for name in stages):
+        return []
+    cache_path = Path(cache or cache_dir(root))
     dropped = []
     for name in list(stages):
-        if not name.startswith(("train@", *UNIT_PREFIXES)):
+        if not name.startswith(PER_MODEL):
             continue
         outs = stages[name].get("outs", [])
-        if any(not (root / out["path"]).exists() and not _cached(cache, str(out.get("md5", ""))) for out in outs):
+        if any(not (root / out["path"]).exists() and not _cached(cache_path, str(out.get("md5", ""))) for out in outs):
             del stages[name]
             dropped.append(name)
     if dropped:
-        with atomic_path(lock_path) as tmp, open(tmp, "w") as fh:
-            yaml.dump(lock, fh)
+        _write_lock(root, lock)
     return dropped
 
 
-def adopt_runs(root: Path, workspaces: list[Path], order: list[str]) -> list[str]:
+def adopt_runs(root: Path, workspaces: list[Path], order: list[str], cache: str | None = None) -> list[str]:
     """Copy into ``root``'s ``dvc.lock`` each per-model entry that a workspace's lock holds
     and ``root``'s does not (or holds otherwise, or holds without the outputs here: a
     deterministic output in a fresh clone of a committed lock), when every output it names
@@ -195,17 +205,14 @@ def adopt_runs(root: Path, workspaces: list[Path], order: list[str]) -> list[str
     the same files as ``root``'s. Without this, the last ``dvc repro`` restores each such
     stage from the run-cache, and DVC parses and rewrites the whole lock after every one
     (28 s for the smoke run's 36 stages on the Intel machine). An entry that two workspaces
-    wrote differently is left out (the run-cache decides)."""
-    lock_path = root / "dvc.lock"
-    yaml = YAML()
-    lock = yaml.load(lock_path) if lock_path.is_file() else None
-    if not lock:
-        lock = yaml.load("schema: '2.0'\nstages: {}\n")
+    wrote differently is left out (the run-cache decides). ``cache``: :func:`cache_dir` of
+    ``root``, when the caller has it."""
+    lock = _read_lock(root) or YAML().load("schema: '2.0'\nstages: {}\n")
     stages = lock.setdefault("stages", {})
     found: dict = {}
     clashing: set[str] = set()
     for workspace in workspaces:
-        theirs = yaml.load(workspace / "dvc.lock") if (workspace / "dvc.lock").is_file() else None
+        theirs = _read_lock(workspace)
         for name, entry in ((theirs or {}).get("stages") or {}).items():
             if not name.startswith(PER_MODEL):
                 continue
@@ -216,17 +223,16 @@ def adopt_runs(root: Path, workspaces: list[Path], order: list[str]) -> list[str
             found[name] = entry
     if not found:
         return []
-    cache = Path(cache_dir(root))
+    cache_path = Path(cache or cache_dir(root))
     rank = {name: i for i, name in enumerate(order)}
     adopted = sorted((name for name in found if name not in clashing
-                      and all(_cached(cache, str(out.get("md5", ""))) for out in found[name].get("outs", []))),
+                      and all(_cached(cache_path, str(out.get("md5", ""))) for out in found[name].get("outs", []))),
                      key=lambda name: (rank.get(name, len(rank)), name))
     if not adopted:
         return []
     for name in adopted:
         stages[name] = found[name]
-    with atomic_path(lock_path) as tmp, open(tmp, "w") as fh:
-        yaml.dump(lock, fh)
+    _write_lock(root, lock)
     _dvc(["checkout", "--quiet", *adopted], root, check=True)
     return adopted
 
@@ -286,7 +292,8 @@ def run(root: Path | None = None, workers: int = 2) -> None:
         base = root / ".dvc" / "tmp" / "fan_out"
         print(f"synthgen: {len(todo)} per-model units on {workers} workspaces of {threads} thread"
               f"{'s' * (threads != 1)} each ({base.relative_to(root)}/)", flush=True)
-        spaces = [make_workspace(root, base / f"w{i}", threads) for i in range(workers)]
+        cache = cache_dir(root)  # one DVC start, shared by every step below
+        spaces = [make_workspace(root, base / f"w{i}", threads, cache) for i in range(workers)]
         failures: list = []
         lock = threading.Lock()
         with open(base / "log.txt", "w") as log:
@@ -300,10 +307,10 @@ def run(root: Path | None = None, workers: int = 2) -> None:
             unit, tail = failures[0]
             raise RuntimeError(f"{len(failures)} per-model unit(s) failed, the first {unit} "
                                f"(all output: {(base / 'log.txt').relative_to(root)}):\n{tail}")
-        if adopted := adopt_runs(root, spaces, listed):
+        if adopted := adopt_runs(root, spaces, listed, cache):
             print(f"synthgen: {len(adopted)} per-model stages taken from the workspaces' dvc.lock, "
                   f"their outputs checked out from the cache", flush=True)
-        if dropped := forget_uncached(root):
+        if dropped := forget_uncached(root, cache):
             print(f"synthgen: {len(dropped)} per-model stages' dvc.lock entries name outputs the cache "
                   f"lacks: dropped, so that dvc repro restores them from the run-cache", flush=True)
     _dvc(["repro"], root, check=True)
