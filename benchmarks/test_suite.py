@@ -1,6 +1,6 @@
 """`make test` from a fresh clone, a baseline commit against this one, in the same run.
 
-    python benchmarks/test_suite.py --baseline 1dba7d2 [--rev HEAD] [--rounds 1]
+    python benchmarks/test_suite.py --baseline 1dba7d2 [--rev HEAD] [--out rows.json]
 
 Each row clones the repository at its commit into a temporary folder and times, one after
 the other (nothing else should run), the bootstrap (`make setup`: `.venv`, the install,
