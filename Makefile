@@ -68,10 +68,12 @@ results: setup
 
 ## calibrate: the recipe sweep on iid's validation functions (notebook 09, docs/calibration.md); outside
 ## `make repro`: it trains every recipe of params.yaml's calibration section (resumable: runs done are read back)
+## (RECIPES="base,tasks_800k": only those, the base always first; empty: every recipe listed)
+RECIPES ?=
 calibrate: setup
 	$(BIN)/synthgen check-params
 	$(BIN)/dvc repro splits
-	$(BIN)/python -m synthgen.notebook 09_calibration
+	$(BIN)/python -m synthgen.notebook 09_calibration $(if $(RECIPES),-p recipes "[$(RECIPES)]")
 
 ## lab: JupyterLab on the notebooks, with the project's kernel
 lab: setup
