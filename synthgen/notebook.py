@@ -76,6 +76,10 @@ def run(
             # down: every cell's output and files are in by then, and a graceful shutdown
             # spends about a second of CPU tearing down torch and matplotlib (docs/performance.md)
             shutdown_kernel="immediate",
+            # save the executed notebook once, at the end, not after every cell: it goes to a
+            # temporary file that only the last save's bytes leave (each save validates and
+            # writes the whole notebook, figures included)
+            request_save_on_cell_execute=False,
         )
         os.replace(tmp, target)
     finally:
