@@ -99,15 +99,15 @@ def cache_dir(root: Path) -> str:
     return _dvc(["cache", "dir"], root, check=True, capture_output=True).stdout.strip()
 
 
-def _configure(workspace: Path, no_scm: bool, cache: str) -> None:
-    """What ``dvc config --local core.no_scm`` and ``dvc cache dir --local`` write, written
+def _configure(workspace: Path, cache: str) -> None:
+    """What ``dvc config --local core.no_scm true`` and ``dvc cache dir --local`` write, written
     with the library DVC edits its config files with (configobj), in this process: each
     ``dvc`` command would start DVC (1 to 2 s of CPU). Keeps what the copy's
     ``.dvc/config.local`` (root's) holds besides."""
     from configobj import ConfigObj
 
     conf = ConfigObj(str(workspace / ".dvc" / "config.local"))
-    conf.setdefault("core", {})["no_scm"] = "true" if no_scm else "false"
+    conf.setdefault("core", {})["no_scm"] = "true"
     conf.setdefault("cache", {})["dir"] = str(Path(cache).resolve())
     with atomic_path(workspace / ".dvc" / "config.local") as tmp:
         conf.filename = str(tmp)
@@ -151,7 +151,7 @@ def make_workspace(root: Path, dest: Path, threads: int, cache: str | None = Non
         shutil.rmtree(dest / rel, ignore_errors=True)
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(aside, dest / rel)
-    _configure(dest, no_scm=True, cache=cache or cache_dir(root))
+    _configure(dest, cache or cache_dir(root))
     yaml = YAML()
     params = yaml.load(dest / "params.yaml")
     params["training"]["threads"] = threads
