@@ -32,7 +32,7 @@ from synthgen.model import ModelConfig, Synthesizer
 from synthgen.params import load_params
 from synthgen.tasks import make_tasks
 from synthgen.tokenizer import ExampleTokenizer
-from synthgen.training import Batches, learning_rate, make_optimizer, validation_loss
+from synthgen.training import Batches, learning_rate, make_optimizer, uses_bf16, validation_loss
 
 
 class FlatSynthesizer(Synthesizer):
@@ -63,7 +63,7 @@ def train_for(model, batches: Batches, P) -> float:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, tp.steps, tp.lr, tp.min_lr, tp.warmup)
         examples, programs = batches.at(step)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tp.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=uses_bf16(tp.bf16, torch.device("cpu"))):
             _, loss = model(examples, programs)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
@@ -101,7 +101,7 @@ def main() -> None:
         torch.manual_seed(P.seed)
         model = build()
         rate = train_for(model, batches, P)
-        loss = validation_loss(model, *val_tensors, P.training.batch_size, P.training.bf16)
+        loss = validation_loss(model, *val_tensors, P.training.batch_size, uses_bf16(P.training.bf16, torch.device("cpu")))
         scores = score_candidates(universe, tasks, synthesize(model, universe.grammar, tasks, "greedy"))
         s = summarize(task_table(universe, tasks, scores), ["pass@1"], P.evaluation.bootstrap, 0.95, P.seed).iloc[0]
         positions = K if name == "set" else K * len(keep)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 from pydantic import (
@@ -376,7 +376,7 @@ class TrainingParams(_Section):
     warmup: float
     weight_decay: float
     grad_clip: float
-    bf16: bool
+    bf16: bool | Literal["auto"]
     device: str
     threads: Count
     compile: bool
@@ -396,6 +396,14 @@ class TrainingParams(_Section):
         if not v >= 0:
             raise ValueError("must be a number >= 0")
         return v
+
+    @field_validator("bf16", mode="before")
+    @classmethod
+    def _precision(cls, v):
+        # auto: bf16 autocast where the device computes in bf16 natively (synthgen.training.uses_bf16)
+        if v is True or v is False or v == "auto":
+            return v
+        raise ValueError("must be true, false or auto (bf16 where the CPU or GPU has bf16 instructions)")
 
     @field_validator("device")
     @classmethod

@@ -95,6 +95,7 @@ class TrainResult:
     non_embedding_parameters: int
     training_flops: float  # matmul FLOPs of the whole run: 3x forward per task seen
     curve: list[dict]
+    bf16: bool  # whether it trained under bf16 autocast (``training.bf16``, resolved: :func:`uses_bf16`)
 
 
 class Batches:
@@ -219,13 +220,14 @@ def make_optimizer(model: Synthesizer, lr: float, weight_decay: float, fused: bo
 
 def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, examples: torch.Tensor,
                    programs: torch.Tensor, lr: float, tp: TrainingParams) -> torch.Tensor:
-    """One step on one batch: forward (under bf16 autocast if ``tp.bf16``), backward,
+    """One step on one batch: forward (under bf16 autocast if ``tp.bf16``, resolved by
+    :func:`uses_bf16`), backward,
     gradient clipping, AdamW at ``lr``.  Returns the loss still on the device: reading
     it would make the host wait for the device, so the loop reads its sum every
     ``log_every`` steps instead."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    with torch.autocast(examples.device.type, dtype=torch.bfloat16, enabled=tp.bf16):
+    with torch.autocast(examples.device.type, dtype=torch.bfloat16, enabled=uses_bf16(tp.bf16, examples.device)):
         _, loss = model(examples, programs)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
@@ -285,6 +287,29 @@ def training_device(name: str) -> torch.device:
     return device
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` has bf16 instructions: a GPU that supports bf16, or a CPU with
+    AVX512_BF16 or AMX. Elsewhere bf16 is emulated, and slower than fp32 (2.6 times on an
+    Intel CPU with AVX-512 but neither: docs/performance.md)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def uses_bf16(setting: bool | str, device: torch.device) -> bool:
+    """``training.bf16`` resolved on ``device``: true and false as they are; ``auto``: bf16
+    autocast where the device has bf16 instructions (:func:`native_bf16`), fp32 elsewhere."""
+    return native_bf16(device) if setting == "auto" else bool(setting)
+
+
+def resolved_precision(params: Params, device: torch.device) -> Params:
+    """``params`` with ``training.bf16`` resolved on ``device`` (:func:`uses_bf16`): the
+    precision a run trains in, and what its checkpoint's fingerprint records, so that
+    ``auto`` and the explicit setting it resolves to resume each other's runs."""
+    tp = params.training
+    return params.model_copy(update={"training": tp.model_copy(update={"bf16": uses_bf16(tp.bf16, device)})})
+
+
 def load_model(path: str | Path, device: str = "cpu") -> Synthesizer:
     """A trained model from ``model.pt`` (or ``checkpoint.pt``), on ``device`` (e.g.
     ``params.training.device``), in eval mode."""
@@ -308,6 +333,7 @@ def discard_stale_run(universe: Universe, train_ids, params: Params, out_dir: st
     if not checkpoint.exists():
         return False
     seed = params.seed if seed is None else seed
+    params = resolved_precision(params, torch.device(params.training.device))
     fingerprint = run_fingerprint(params, seed, np.asarray(train_ids, dtype=np.int64), universe.grammar.symbols)
     if torch.load(checkpoint, map_location="cpu", weights_only=True)["fingerprint"] == fingerprint:
         return False
@@ -346,6 +372,8 @@ def train(
     torch.set_num_threads(tp.threads)
     train_ids = np.asarray(train_ids, dtype=np.int64)
     device = training_device(tp.device)
+    params = resolved_precision(params, device)  # tp.bf16 a bool from here: what this run trains in
+    tp = params.training
     batches = Batches(universe, train_ids, params.tasks.n_examples, tp.batch_size, seed, device)
     val = None
     if val_ids is not None and len(val_ids):
@@ -431,6 +459,7 @@ def train(
         non_embedding_parameters=count_parameters(model),
         training_flops=float(training_flops_per_task(config, params.tasks.n_examples)) * step * tp.batch_size,
         curve=curve,
+        bf16=tp.bf16,
     )
 
 

@@ -76,7 +76,7 @@ BAD = [
     ("scaling.budgets", [0.5, 0.25, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.25, 0.5], "must be strictly increasing shares in (0, 1] ending with 1"),
     ("scaling.budgets", [0.0, 1.0], "must be strictly increasing shares in (0, 1] ending with 1"),
-    ("scaling.budgets", [0.0001, 1.0], "fall on steps [0, 3125]; each must be a distinct step >= 1"),
+    ("scaling.budgets", [0.0001, 1.0], "fall on steps [0, 5000]; each must be a distinct step >= 1"),
     ("search.tasks", 0, "must be an integer >= 1"),
     ("search.samples", [4, 2], "must be a non-empty, strictly increasing list of integers >= 1"),
     ("search.expansions", [], "must be a non-empty, strictly increasing list of integers >= 1"),
@@ -84,6 +84,8 @@ BAD = [
     ("measurement.floor", 1.5, "measurement.floor = 1.5: must be a number in [0, 1]"),
     ("measurement.floor", -0.1, "measurement.floor = -0.1: must be a number in [0, 1]"),
     ("measurement.floor", "high", "measurement.floor = 'high'"),
+    ("training.bf16", "yes", "training.bf16 = 'yes': must be true, false or auto"),
+    ("training.bf16", 1, "training.bf16 = 1: must be true, false or auto"),
 ]
 
 

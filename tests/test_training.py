@@ -101,6 +101,34 @@ def test_resuming_matches_when_every_batch_spans_several_epochs(universe, valid_
     _kill_resume_and_compare(universe, valid_ids[::4000], None, tmp_path)  # 5 programs, 16 a batch
 
 
+def test_auto_precision_is_bf16_exactly_where_the_device_has_it(universe, valid_ids, tmp_path, monkeypatch):
+    """``training.bf16: auto`` trains as the explicit setting that the device's bf16
+    instructions give (here faked both ways): the same weights bit for bit and the same
+    checkpoint fingerprint, so a run resumes across the two spellings; and the two
+    precisions do give different runs."""
+    import synthgen.training as training
+
+    ids = valid_ids[::50]
+    runs = {}
+    for name, setting, native in (("auto_native", "auto", True), ("auto_emulated", "auto", False),
+                                  ("bf16", True, False), ("fp32", False, True)):
+        monkeypatch.setattr(training, "native_bf16", lambda device, native=native: native)
+        P, out = _small_run(tmp_path, name, bf16=setting)
+        runs[name] = (train(universe, ids, P, out, progress=False), out)
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(runs[a][0].model.state_dict().values(),
+                                                     runs[b][0].model.state_dict().values()))
+
+    def fingerprint(name):
+        return torch.load(runs[name][1] / "checkpoint.pt", weights_only=True)["fingerprint"]
+
+    assert runs["auto_native"][0].bf16 is True and runs["auto_emulated"][0].bf16 is False
+    assert same("auto_native", "bf16") and fingerprint("auto_native") == fingerprint("bf16")
+    assert same("auto_emulated", "fp32") and fingerprint("auto_emulated") == fingerprint("fp32")
+    assert not same("bf16", "fp32") and fingerprint("bf16") != fingerprint("fp32")
+
+
 @pytest.mark.slow
 def test_a_compiled_run_resumes_exactly(universe, valid_ids, tmp_path):
     """``training.compile``: the compiled model shares the model's parameters, and its
