@@ -9,12 +9,12 @@ import matplotlib.pyplot as plt
 
 
 def label_points(ax: plt.Axes, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], *,
-                 gap: float = 0.05, window: float = 0.25, fontsize: float = 8, bold: Sequence[str] = ()) -> list:
+                 gap: float = 0.05, window: float = 0.25, fontsize: float = 8) -> list:
     """Label each point (data coordinates) just to its right. Where two labels would
     overlap (their points less than ``window`` apart across, less than ``gap`` apart up
     and down, both as shares of the axes), the upper one moves up, and a thin line joins a
     moved label to its point. Call it once the axes' scales and limits are set. Returns
-    the text objects; labels named in ``bold`` are set in bold."""
+    the text objects, lowest point first."""
     to_axes = ax.transAxes.inverted()
     points = [tuple(to_axes.transform(ax.transData.transform((x, y)))) for x, y in zip(xs, ys)]
     placed: list[tuple[float, float]] = []  # (x, label y) of the labels placed so far, lowest points first
@@ -33,7 +33,6 @@ def label_points(ax: plt.Axes, xs: Sequence[float], ys: Sequence[float], labels:
         texts.append(ax.annotate(
             labels[i], xy=(xs[i], ys[i]), xycoords="data", xytext=(x + 0.012, label_y + 0.012),
             textcoords="axes fraction", fontsize=fontsize, annotation_clip=False,
-            fontweight="bold" if labels[i] in bold else "normal",
             arrowprops=dict(arrowstyle="-", lw=0.5, color="grey", shrinkA=0, shrinkB=3) if shifted else None,
         ))
     return texts
