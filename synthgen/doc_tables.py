@@ -13,7 +13,13 @@ after a rerun of the study its tables are regenerated, not retyped, and
   outputs consistent with the examples;
 - the scaling fits (``scaling.json``) and pass@1 on iid at each point of the grid
   (``reports/scaling/points.csv``, the mean over training seeds);
-- search at each method's largest budget (``search.json``).
+- search at each method's largest budget (``search.json``);
+- for the README: iid's greedy pass@1 on all its test functions and on those without and
+  with a twin in training (the instrument's floor test), and the verdict table, both as
+  ``synthgen results`` reads them (synthgen/results_table.py, the rules of
+  synthgen/verdicts.py).
+
+``--write FILE`` fills the tables whose markers FILE holds.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from synthgen.atomic import write_text
+from synthgen.results_table import FORMATS, _num, fmt, report
 from synthgen.split_files import SPLIT_NAMES
 from synthgen.verdicts import points_path
 
@@ -134,11 +141,54 @@ def search_table(search: dict) -> str:
     return "\n".join(lines)
 
 
+def instrument_table(r: dict) -> str:
+    """iid's greedy pass@1 on all its test functions, without and with a twin in training
+    (``r``: :func:`synthgen.results_table.report`)."""
+    iid = r["pass@1"]["iid"]
+    lines = [_row(("iid test functions", "greedy pass@1 [95% interval]", "functions")), "|---|---|---:|"]
+    for how, label in (("all", "all"), ("no twin", "**without a twin in training**"), ("with twin", "with a twin")):
+        count = iid[how].get("functions") if how != "all" else (iid["no twin"].get("functions") or 0) + (
+            iid["with twin"].get("functions") or 0)
+        lines.append(_row((label, fmt(iid[how]), f"{count:,}" if count else "")))
+    return "\n".join(lines)
+
+
+def verdict_table(r: dict, evaluation: dict | None = None) -> str:
+    """Each claim: the figure read, its estimate and interval, what else is shown beside it
+    (with ``evaluation``, density's raw difference and the other samplers'), the verdict and
+    what the interval alone says (the rule before the floor test)."""
+    lines = [_row(("the paper says", "figure read", "estimate [95% interval]", "beside it", "verdict",
+                   "the interval alone")), "|---|---|---|---|---|---|"]
+    for name, v in r["verdicts"].items():
+        f = FORMATS[name]
+        beside = [f"{label}: {fmt(i, **f)}" for label, i in (v.get("beside") or {}).items()]
+        if name == "density" and evaluation:
+            for key, d in evaluation["density"].items():
+                sampler = key.removeprefix("density_").removesuffix("_minus_random")
+                for how in (("raw",) if sampler == "diverse_both" else ("matched",)):
+                    est, (lo, hi) = d[how]["estimate"], d[how]["ci"]
+                    beside.append(f"{sampler} - random, {how}: {fmt({'est': est, 'lo': lo, 'hi': hi}, **f)}")
+        if name == "scaling" and v.get("grid_best") is not None:
+            half = 0.5 * v["iid_greedy"] if v.get("iid_greedy") is not None else None
+            beside.append(f"the grid's best iid pass@1 {_num(v['grid_best'])}, half iid's greedy {_num(half)}")
+        if name == "search":
+            beside.append(f"on iid (the bar): {_num(v.get('iid_sample_and_filter'))}")
+            for split, sp in (v.get("splits") or {}).items():
+                closes = {True: "closes the gap", False: "the gap stays", None: "n/a"}[sp["closes_gap"]]
+                beside.append(f"on {split}: {fmt(sp['sample_and_filter'])}, greedy {_num(sp['greedy'])}: {closes}")
+        lines.append(_row((v["claim"], v["figure"], fmt(v, **f), "; ".join(beside) or "", f"**{v['verdict']}**",
+                           v["rule"])))
+    return "\n".join(lines)
+
+
 def tables(metrics: str | Path) -> dict[str, str]:
-    """Every table, keyed by the heading it is printed under."""
+    """Every table, keyed by the name its marker carries."""
     metrics = Path(metrics)
     read = lambda name: json.loads((metrics / f"{name}.json").read_text())  # noqa: E731
-    out = {"the synthesizer on every split": splits_table(read("evaluation"))}
+    r = report(metrics)
+    evaluation = read("evaluation")
+    out = {"the instrument": instrument_table(r), "the verdicts": verdict_table(r, evaluation),
+           "the synthesizer on every split": splits_table(evaluation)}
     scaling = metrics / "scaling.json"
     if scaling.is_file():
         out["scaling: the fits"] = scaling_fits_table(read("scaling"))
@@ -181,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     made = tables(args.metrics)
     if args.write:
         try:
-            write_text(args.write, fill(Path(args.write).read_text(), made))
+            text = Path(args.write).read_text()
+            made = {name: table for name, table in made.items() if MARKER.format(name) in text.split("\n")}
+            if not made:
+                raise ValueError(f"no marker {MARKER.format('NAME')!r}")
+            write_text(args.write, fill(text, made))
         except (OSError, ValueError) as err:
             print(f"synthgen doc_tables: {args.write}: {err}", file=sys.stderr)
             return 2

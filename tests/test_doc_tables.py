@@ -3,9 +3,6 @@ the file holds what the committed metrics give."""
 
 from __future__ import annotations
 
-import copy
-import json
-
 import pytest
 
 from synthgen.doc_tables import MARKER, fill, main, scaling_grid_table, splits_table, tables
@@ -66,24 +63,46 @@ def test_fill_replaces_the_table_after_each_marker_and_names_what_is_missing():
         fill(f"{MARKER.format('a')}\n\n| late |\n", {"a": "| x |"})
 
 
-def test_results_md_holds_the_tables_the_committed_metrics_give():
+README_TABLES = ("the instrument", "the verdicts")
+
+
+@pytest.mark.parametrize("path, names", [
+    (RESULTS_MD, ("the synthesizer on every split", "scaling: the fits",
+                  "scaling: pass@1 on iid at each point of the grid", "search: each method at its largest budget")),
+    (ROOT / "README.md", README_TABLES)])
+def test_the_docs_hold_the_tables_the_committed_metrics_give(path, names):
     made = tables(METRICS)
-    assert len(made) == 4  # the splits, the two scaling tables and search
-    text = RESULTS_MD.read_text()
-    assert fill(text, made) == text, "docs/results.md is stale: python -m synthgen.doc_tables --write docs/results.md"
+    assert set(made) == {*README_TABLES, "the synthesizer on every split", "scaling: the fits",
+                         "scaling: pass@1 on iid at each point of the grid", "search: each method at its largest budget"}
+    text = path.read_text()
+    assert fill(text, {n: made[n] for n in names}) == text, (
+        f"{path.name} is stale: python -m synthgen.doc_tables --write {path.relative_to(ROOT)}")
+
+
+def test_the_verdict_table_is_what_synthgen_results_reads():
+    from synthgen.results_table import report
+
+    r = report(METRICS)
+    rows = tables(METRICS)["the verdicts"].split("\n")[2:]
+    assert len(rows) == len(r["verdicts"])
+    for row, v in zip(rows, r["verdicts"].values()):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0] == v["claim"] and cells[4] == f"**{v['verdict']}**" and cells[5] == v["rule"]
 
 
 def test_the_command_writes_the_file_and_stops_in_one_line_without_metrics(tmp_path, capsys):
     doc = tmp_path / "results.md"
     stale = RESULTS_MD.read_text().replace("| iid | 0.", "| iid | 9.", 1)
+    assert stale != RESULTS_MD.read_text()
     doc.write_text(stale)
     assert main(["--metrics", str(METRICS), "--write", str(doc)]) == 0
     assert doc.read_text() == RESULTS_MD.read_text()
     assert main(["--metrics", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0  # one line
-    metrics = tmp_path / "m"  # an evaluation alone: the splits table, no scaling or search
+    metrics = tmp_path / "m"  # an evaluation alone: no scaling or search tables, and no marker to fill
     metrics.mkdir()
-    (metrics / "evaluation.json").write_text(json.dumps(copy.deepcopy(EVALUATION)))
+    (metrics / "evaluation.json").write_text((METRICS / "evaluation.json").read_text())
+    assert set(tables(metrics)) == {*README_TABLES, "the synthesizer on every split"}
     plain = tmp_path / "plain.md"
     plain.write_text("no markers here\n")
     assert main(["--metrics", str(metrics), "--write", str(plain)]) == 2
