@@ -33,22 +33,19 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from synthgen.atomic import write_text
-from synthgen.results_table import FORMATS, _num, fmt, report
+from synthgen.results_table import FORMATS, fmt, report
 from synthgen.split_files import SPLIT_NAMES
 from synthgen.verdicts import points_path
 
 # search.json's methods, in the order the table shows them, with their column names
 SEARCH_COLUMNS = (("greedy", "greedy"), ("sample_and_filter", "sample-and-filter ({budget:,})"),
-                  ("best_first", "best-first ({budget:,})"), ("enumerative", "enumerative ({budget})"))
+                  ("best_first", "best-first ({budget:,})"), ("enumerative", "enumerative ({budget:,} programs)"))
 FORMS = ("log_linear", "saturating", "logistic")
 
 
 def ci(estimate: float | None, interval) -> str:
-    """``0.096 [0.079, 0.116]``: three decimals."""
-    if estimate is None:
-        return ""
-    lo, hi = interval
-    return f"{estimate:.3f} [{lo:.3f}, {hi:.3f}]"
+    """``0.096 [0.079, 0.116]`` (synthgen results' format) from an estimate and its interval."""
+    return fmt({"est": estimate, "lo": interval[0], "hi": interval[1]})
 
 
 def _in_study_order(by_split: dict) -> list:
@@ -131,10 +128,7 @@ def search_table(search: dict) -> str:
     results = search["pass@1"]
     first = next(iter(results.values()))
     header = ["split"]
-    for method, label in SEARCH_COLUMNS:
-        budget = first[method]["budget"]
-        shown = "whole universe" if method == "enumerative" else budget
-        header.append(label.format(budget=shown) if method != "greedy" else label)
+    header += [label.format(budget=first[method]["budget"]) for method, label in SEARCH_COLUMNS]
     lines = [_row(header), "|" + "---|" * len(header)]
     for split, methods in _in_study_order(results):
         lines.append(_row([split, *(ci(methods[m]["mean"], methods[m]["ci"]) for m, _ in SEARCH_COLUMNS)]))
@@ -170,12 +164,14 @@ def verdict_table(r: dict, evaluation: dict | None = None) -> str:
                     beside.append(f"{sampler} - random, {how}: {fmt({'est': est, 'lo': lo, 'hi': hi}, **f)}")
         if name == "scaling" and v.get("grid_best") is not None:
             half = 0.5 * v["iid_greedy"] if v.get("iid_greedy") is not None else None
-            beside.append(f"the grid's best iid pass@1 {_num(v['grid_best'])}, half iid's greedy {_num(half)}")
+            beside.append(f"the grid's best iid pass@1 {fmt({'est': v['grid_best']})}, half iid's greedy "
+                          f"{fmt({'est': half})}")
         if name == "search":
-            beside.append(f"on iid (the bar): {_num(v.get('iid_sample_and_filter'))}")
+            beside.append(f"on iid (the bar): {fmt({'est': v.get('iid_sample_and_filter')})}")
             for split, sp in (v.get("splits") or {}).items():
                 closes = {True: "closes the gap", False: "the gap stays", None: "n/a"}[sp["closes_gap"]]
-                beside.append(f"on {split}: {fmt(sp['sample_and_filter'])}, greedy {_num(sp['greedy'])}: {closes}")
+                beside.append(f"on {split}: {fmt(sp['sample_and_filter'])}, greedy {fmt({'est': sp['greedy']})}: "
+                              f"{closes}")
         lines.append(_row((v["claim"], v["figure"], fmt(v, **f), "; ".join(beside) or "", f"**{v['verdict']}**",
                            v["rule"])))
     return "\n".join(lines)
