@@ -136,17 +136,15 @@ def test_committed_lock_records_only_stages_of_the_pipeline():
 
 
 def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
+    """A seed added to the list: its models and evaluations and the stages that aggregate
+    over seeds are out of date; the models of the seeds there before are not."""
     params = smoke_repo / "params.yaml"
     good = params.read_text()
     P = load_params(params)
     new = max(P.seeds) + 1
     try:
-        yaml_rt = YAML()
-        data = yaml_rt.load(good)
-        data["seeds"] = P.seeds[:-1] + [new]
-        with params.open("w") as fh:
-            yaml_rt.dump(data, fh)
-        assert load_params(params).seeds == P.seeds[:-1] + [new]
+        _set_seeds(params, P.seeds + [new])
+        assert load_params(params).seeds == P.seeds + [new]
         ran = _outdated_stages(smoke_repo)
         expected = {f"{kind}@{s}-{new}" for kind in ("train", "evaluate") for s in SPLIT_NAMES}
         # the new seed's models and their evaluations, and the stages that aggregate over seeds
@@ -170,6 +168,21 @@ def _queue_settled(repo: Path, timeout: float) -> str:
             return status
 
 
+# the queue test's units: two, so that `dvc queue start -j 2` runs two at once and the
+# collecting clone restores a union; the first is a seed of the smoke profile (the smoke run
+# trained it too: the bytes are compared)
+QUEUED_SEEDS = (0, 1)
+
+
+def _set_seeds(params: Path, seeds: list[int]) -> None:
+    """``params.yaml``'s top-level ``seeds``, the rest of the file as it was."""
+    yaml_rt = YAML()
+    data = yaml_rt.load(params.read_text())
+    data["seeds"] = seeds
+    with params.open("w") as fh:
+        yaml_rt.dump(data, fh)
+
+
 def _grid_unit_files(repo: Path, seed: int) -> dict[str, bytes]:
     """What one queued unit makes: the (iid, seed) model, its training summary and its evaluation."""
     return {rel: (repo / rel).read_bytes() for rel in (f"artifacts/models/iid/seed{seed}/model.pt",
@@ -181,22 +194,23 @@ def _grid_unit_files(repo: Path, seed: int) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def queued_units(_smoke_splits, tmp_path_factory) -> Path:
     """docs/scaling-out.md, on the smoke profile, once per session: each unit of the grid is
-    a queued experiment (here one model and its evaluation, one training seed each), run by
-    `dvc queue start -j 2`, then collected by `dvc repro` in a clone sharing the queue's
-    cache, as a second checkout on the machine would be.  Each unit is queued with a run
-    setting of its own (checkpoint_every, standing in for the device each worker of a GPU
-    machine gets).  It runs in a copy of the smoke repository with its data stages run (no
+    a queued experiment (here one model and its evaluation, one training seed each:
+    QUEUED_SEEDS, the repository's seed list), run by `dvc queue start -j 2`, then collected
+    by `dvc repro` in a clone sharing the queue's cache, as a second checkout on the machine
+    would be.  Each unit is queued with a run setting of its own (checkpoint_every,
+    standing in for the device each worker of a GPU machine gets).  It runs in a copy of the smoke repository with its data stages run (no
     model yet), so that it needs nothing of the session's smoke run and runs while that is
     being built.  Returns the folder holding the queue's repository (``repo``), the
     collecting clone (``collect``) and ``record.json``: what the commands answered."""
     def build(repo: Path) -> None:
         copy_of_smoke_run(_smoke_splits, repo)
+        _set_seeds(repo / "params.yaml", list(QUEUED_SEEDS))  # no data stage reads the seeds
         P = load_params(repo / "params.yaml")
         for key, value in (("user.email", "smoke@example.org"), ("user.name", "smoke")):
             _run(["git", "config", key, value], repo)
         _run(["git", "add", "-A"], repo)
         _run(["git", "commit", "-q", "--allow-empty", "-m", "the smoke data stages, run"], repo)  # experiments start from a commit
-        for seed in P.seeds:
+        for seed in QUEUED_SEEDS:
             _run(["dvc", "exp", "run", "--queue", "--name", f"seed{seed}", "-S", f"seeds=[{seed}]",
                   "-S", f"training.checkpoint_every={2 * P.training.checkpoint_every}", f"evaluate@iid-{seed}"], repo)
         before = _run(["dvc", "status", "--json"], repo).stdout
@@ -209,7 +223,7 @@ def queued_units(_smoke_splits, tmp_path_factory) -> Path:
         _run(["git", "clone", "-q", str(repo), str(collect)], repo.parent)
         _run(["dvc", "cache", "dir", "--local", str(repo / ".dvc" / "cache")], collect)
         _run(["dvc", "checkout", "--quiet", "--with-deps", "splits"], collect)  # the data stages (no model yet)
-        collected = _run(["dvc", "repro", *[f"evaluate@iid-{seed}" for seed in P.seeds]], collect).stdout
+        collected = _run(["dvc", "repro", *[f"evaluate@iid-{seed}" for seed in QUEUED_SEEDS]], collect).stdout
         record = dict(before=before, status=status, shown=shown, after=after, collected=collected)
         (repo.parent / "record.json").write_text(json.dumps(record))
 
@@ -223,6 +237,7 @@ def test_queued_units_are_collected_from_the_run_cache(queued_units):
     collect = queued_units / "collect"
     P = load_params(collect / "params.yaml")
     seeds = P.seeds
+    assert seeds == list(QUEUED_SEEDS)
     status = record["status"]
     assert status.count("Success") == len(seeds) and "0 active, 0 idle" in status, status
     units = {rev["name"]: rev["data"] for e in record["shown"] for x in e.get("experiments") or [] for rev in x["revs"]}
@@ -244,10 +259,12 @@ def test_queued_units_are_collected_from_the_run_cache(queued_units):
 
 def test_queued_units_equal_the_units_dvc_repro_runs(queued_units, smoke_run):
     """The units the queue ran and the collecting workspace restored have the bytes that
-    `dvc repro` gives: the session's smoke run trained the same units (iid, the smoke
-    profile's seeds) in a repository of its own, with a cache of its own."""
+    `dvc repro` gives: the session's smoke run trained the same units (iid, the seeds it
+    shares with the queue) in a repository of its own, with a cache of its own."""
     collect = queued_units / "collect"
-    for seed in load_params(collect / "params.yaml").seeds:
+    shared = sorted(set(QUEUED_SEEDS) & set(load_params(smoke_run / "params.yaml").seeds))
+    assert shared
+    for seed in shared:
         assert _grid_unit_files(collect, seed) == _grid_unit_files(smoke_run, seed), seed
 
 
