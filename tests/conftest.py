@@ -250,16 +250,37 @@ def smoke_splits_copy(_smoke_splits, tmp_path) -> Path:
 
 def pytest_collection_modifyitems(config, items):
     """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which hands each worker
-    one half of the list and lets an idle worker take the tail of the other's queue: one
-    test of the smoke run first (its worker builds the run, the suite's longest step),
-    then the other tests of the smoke run (ready once it is built), then the unit tests,
-    and the tests that need only the smoke run's data stages (the queue and calibration
-    tests) last. The second worker starts on unit tests, runs those while the smoke run
-    builds, and then takes the first worker's unit tests; neither waits for the other."""
+    one half of the list and lets an idle worker take the tail of the other's queue:
+
+    0. one test of the smoke run (its worker builds the run, the suite's longest step);
+    1. the other tests of the smoke run (ready once it is built);
+    2. three quarters of the quick unit tests;
+    3. the tests of the queued units (``queued_units``: the queue test first, then the one
+       that compares its units with the smoke run's), then the other tests that need only
+       the smoke run's data stages (the calibration command);
+    4. the unit tests marked slow;
+    5. the last quarter of the quick unit tests.
+
+    The second worker starts on quick unit tests, runs those while the smoke run builds,
+    and reaches the queue while the build still runs, so that the queue's waits (its
+    workers start and stop on their own) overlap the build's work. The first worker, done
+    with the smoke run's tests, takes quick unit tests from the other's tail, never a test
+    that would wait for the queue."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
+    slow = {i for i, item in enumerate(items) if item.get_closest_marker("slow") is not None}
+    quick = [i for i, names in enumerate(uses) if not names & {"_smoke_build", "_smoke_splits"} and i not in slow]
+    tail = set(quick[len(quick) - len(quick) // 4:])
     rank = {}
     for i, (item, names) in enumerate(zip(items, uses)):
-        rank[id(item)] = (0 if build and i == build[0] else 1 if "_smoke_build" in names
-                          else 3 if "_smoke_splits" in names else 2)
+        if build and i == build[0]:
+            rank[id(item)] = (0,)
+        elif "queued_units" in names:
+            rank[id(item)] = (3, 0, "_smoke_build" in names)
+        elif "_smoke_build" in names:
+            rank[id(item)] = (1,)
+        elif "_smoke_splits" in names:
+            rank[id(item)] = (3, 1)
+        else:
+            rank[id(item)] = (4,) if i in slow else (5,) if i in tail else (2,)
     items.sort(key=lambda item: rank[id(item)])
