@@ -250,36 +250,18 @@ def smoke_splits_copy(_smoke_splits, tmp_path) -> Path:
 
 def pytest_collection_modifyitems(config, items):
     """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which hands each worker
-    one half of the list and lets an idle worker take the tail of the other's queue:
-
-    0. one test of the smoke run (its worker builds the run, the suite's longest step);
-    1. the other tests of the smoke run (ready once it is built), the one that compares the
-       queued units with the smoke run's last (the queue is done by then);
-    2. three quarters of the quick unit tests;
-    3. the unit tests marked slow;
-    4. the queue test (``queued_units``), then the other tests that need only the smoke
-       run's data stages (the calibration command);
-    5. the last quarter of the quick unit tests.
-
-    The first worker builds the smoke run and then reads it. The second runs unit tests
-    meanwhile (quick ones, until the data stages it needs next are built, then the slow
-    ones), and the queue while the build still runs, so that the queue's waits (its
-    workers start and stop on their own) overlap the build's work. Whichever worker is
-    done first takes the other's tail, which holds quick unit tests only: no test waits
-    for a fixture the other worker is building."""
+    one half of the list and lets an idle worker take the tail of the other's queue: one
+    test of the smoke run first (its worker builds the run, the suite's longest step),
+    then the other tests of the smoke run (ready once it is built; the one that compares
+    the queued units with the smoke run's last, so that the queue, run by the other
+    worker, is done by then), then the unit tests, and the tests that need only the smoke
+    run's data stages (the queue and calibration tests) last. The second worker starts on
+    unit tests, runs those while the smoke run builds, and then takes the first worker's
+    unit tests; neither waits for the other."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
-    slow = {i for i, item in enumerate(items) if item.get_closest_marker("slow") is not None}
-    quick = [i for i, names in enumerate(uses) if not names & {"_smoke_build", "_smoke_splits"} and i not in slow]
-    tail = set(quick[len(quick) - len(quick) // 4:])
     rank = {}
     for i, (item, names) in enumerate(zip(items, uses)):
-        if build and i == build[0]:
-            rank[id(item)] = (0,)
-        elif "_smoke_build" in names:
-            rank[id(item)] = (1, "queued_units" in names)
-        elif "_smoke_splits" in names:
-            rank[id(item)] = (4, "queued_units" not in names)
-        else:
-            rank[id(item)] = (3,) if i in slow else (5,) if i in tail else (2,)
+        rank[id(item)] = ((0,) if build and i == build[0] else (1, "queued_units" in names) if "_smoke_build" in names
+                          else (3,) if "_smoke_splits" in names else (2,))
     items.sort(key=lambda item: rank[id(item)])
