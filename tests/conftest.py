@@ -252,16 +252,14 @@ def pytest_collection_modifyitems(config, items):
     """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which hands each worker
     one half of the list and lets an idle worker take the tail of the other's queue: one
     test of the smoke run first (its worker builds the run, the suite's longest step),
-    then the other tests of the smoke run (ready once it is built; the one that compares
-    the queued units with the smoke run's last, so that the queue, run by the other
-    worker, is done by then), then the unit tests, and the tests that need only the smoke
-    run's data stages (the queue and calibration tests) last. The second worker starts on
-    unit tests, runs those while the smoke run builds, and then takes the first worker's
-    unit tests; neither waits for the other."""
+    then the other tests of the smoke run (ready once it is built), then the unit tests,
+    and the tests that need only the smoke run's data stages (the queue and calibration
+    tests) last. The second worker starts on unit tests, runs those while the smoke run
+    builds, and then takes the first worker's unit tests; neither waits for the other."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
     rank = {}
     for i, (item, names) in enumerate(zip(items, uses)):
-        rank[id(item)] = ((0,) if build and i == build[0] else (1, "queued_units" in names) if "_smoke_build" in names
-                          else (3,) if "_smoke_splits" in names else (2,))
+        rank[id(item)] = (0 if build and i == build[0] else 1 if "_smoke_build" in names
+                          else 3 if "_smoke_splits" in names else 2)
     items.sort(key=lambda item: rank[id(item)])
