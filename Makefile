@@ -85,7 +85,7 @@ bench: setup
 		echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## bench-tests: a fresh clone's `make test` at BASELINE against HEAD, empty caches (about 15 minutes)
-BASELINE ?= 1dba7d2
+BASELINE ?= fb26e85
 bench-tests:
 	$(PYTHON) benchmarks/test_suite.py --baseline $(BASELINE)
 
