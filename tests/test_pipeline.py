@@ -198,9 +198,9 @@ def queued_units(_smoke_splits, tmp_path_factory) -> Path:
     QUEUED_SEEDS, the repository's seed list), run by `dvc queue start -j 2`, then collected
     by `dvc repro` in a clone sharing the queue's cache, as a second checkout on the machine
     would be.  Each unit is queued with a run setting of its own (checkpoint_every,
-    standing in for the device each worker of a GPU machine gets).  It runs in a copy of the smoke repository with its data stages run (no
-    model yet), so that it needs nothing of the session's smoke run and runs while that is
-    being built.  Returns the folder holding the queue's repository (``repo``), the
+    standing in for the device each worker of a GPU machine gets).  It runs in a copy of
+    the smoke repository with its data stages run (no model yet), so that it needs nothing
+    of the session's smoke run and runs while that is being built.  Returns the folder holding the queue's repository (``repo``), the
     collecting clone (``collect``) and ``record.json``: what the commands answered."""
     def build(repo: Path) -> None:
         copy_of_smoke_run(_smoke_splits, repo)
