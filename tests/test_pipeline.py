@@ -200,8 +200,9 @@ def queued_units(_smoke_splits, tmp_path_factory) -> Path:
     would be.  Each unit is queued with a run setting of its own (checkpoint_every,
     standing in for the device each worker of a GPU machine gets).  It runs in a copy of
     the smoke repository with its data stages run (no model yet), so that it needs nothing
-    of the session's smoke run and runs while that is being built.  Returns the folder holding the queue's repository (``repo``), the
-    collecting clone (``collect``) and ``record.json``: what the commands answered."""
+    of the session's smoke run and runs while that is being built.  Returns the folder
+    holding the queue's repository (``repo``), the collecting clone (``collect``) and
+    ``record.json``: what the commands answered."""
     def build(repo: Path) -> None:
         copy_of_smoke_run(_smoke_splits, repo)
         _set_seeds(repo / "params.yaml", list(QUEUED_SEEDS))  # no data stage reads the seeds
