@@ -142,6 +142,14 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else "..." + text[-(width - 3):]
 
 
+def _shown(path: str) -> str:
+    """A path as the reader would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
 def _row(left: str, middle: str, right: str = "") -> str:
     return f"{left:<44} {middle:<30} {right}".rstrip()
 
@@ -217,7 +225,7 @@ def seed_set_lines(r: dict) -> list[str]:
 
 def render(r: dict) -> str:
     seeds = ", ".join(map(str, r["seeds"] or [])) or "n/a"
-    parts = [[f"synthgen results: {_short(r['metrics'], WIDTH - 18)}",
+    parts = [[f"synthgen results: {_short(_shown(r['metrics']), WIDTH - 18)}",
               f"training seeds {seeds}; {r['regions']} held-out regions per support split; 95% hierarchical "
               "bootstrap intervals", "the rules: synthgen/verdicts.py"],
              instrument_lines(r), verdict_lines(r), pass_lines(r)]

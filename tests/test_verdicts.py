@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from synthgen.headline import headline
-from synthgen.results_table import WIDTH, FORMATS, fmt, render, report
+from synthgen.results_table import WIDTH, FORMATS, _short, fmt, render, report
 from synthgen.verdicts import (AT_FLOOR, SEES, UNKNOWN, closes_gap, combine, density_rule, grid_best, instrument,
                                interval, points_path, scaling_rule, search_rule, semantics_drop_rule, syntax_drop_rule,
                                verdicts)
@@ -250,6 +250,14 @@ def test_cli_on_the_committed_metrics():
     assert r["verdicts"]["density"]["rule"] == density_rule(
         i(*(committed["density diverse_both - random"][k] for k in ("lo", "hi", "est"))))
     assert r == report(METRICS)  # the command prints report() and nothing else
+
+
+def test_cli_names_the_metrics_as_the_reader_would_type_them(tmp_path):
+    # from the repository's root: relative; from outside it: the path as given (the JSON keeps it as given)
+    assert _cli().stdout.splitlines()[0] == "synthgen results: reports/metrics"
+    outside = _cli("--metrics", str(METRICS), cwd=tmp_path).stdout.splitlines()[0]
+    assert outside == f"synthgen results: {_short(str(METRICS), WIDTH - 18)}"
+    assert json.loads(_cli("--json").stdout)["metrics"] == str(METRICS)
 
 
 def test_cli_with_a_second_seed_set():
