@@ -183,7 +183,7 @@ def instrument_lines(r: dict) -> list[str]:
     floor = "unknown" if i["floor"] is None else f"{i['floor']:.2f}"
     no_twin = i["pass@1 iid no twin"]
     lines = ["the instrument: iid greedy pass@1 on test functions without a twin in training",
-             f"(no training program computes them), against the floor {floor} (from {_short(i['floor_from'], 60)}):"]
+             f"(no training program computes them), against the floor {floor} (from {_short(_shown(i['floor_from']), 60)}):"]
     if no_twin is None:
         lines.append("  n/a: the metrics hold no pass@1 on iid functions without a twin (written before")
         lines.append("  that figure existed), so the floor test is unknown: rerun the results stage to read it.")

@@ -258,6 +258,8 @@ def test_cli_names_the_metrics_as_the_reader_would_type_them(tmp_path):
     outside = _cli("--metrics", str(METRICS), cwd=tmp_path).stdout.splitlines()[0]
     assert outside == f"synthgen results: {_short(str(METRICS), WIDTH - 18)}"
     assert json.loads(_cli("--json").stdout)["metrics"] == str(METRICS)
+    # a folder without headline.json takes its floor from the repository's params.yaml, named alike
+    assert "(from params.yaml)" in _cli("--metrics", str(SEED_SET)).stdout
 
 
 def test_cli_with_a_second_seed_set():
