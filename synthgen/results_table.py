@@ -8,9 +8,9 @@ every verdict by the rules of :mod:`synthgen.verdicts`, and prints, within 100 c
 the verdict table (claim, figure with its interval, verdict), the instrument's floor
 test, and pass@1 per split over all test functions and over those without and with a
 twin in training.  ``--seed-set DIR`` (repeatable) adds runs of other training seeds (a
-folder holding their ``evaluation.json``, e.g. ``reports/seed_sets/seeds_3_4_5``): their
-verdicts are shown beside the main run's and combined (two runs that read a verdict
-differently make it unresolved).  ``--json`` prints the same figures as JSON.
+folder holding their ``evaluation.json``, e.g. ``reports/seed_sets/seeds_3_4_5``, and
+their ``search.json`` where kept): their verdicts are shown beside the main run's and
+combined (two runs that read a verdict differently make it unresolved).  ``--json`` prints the same figures as JSON.
 
 The floor is the one the run recorded (``headline.json``'s ``floor``), else
 ``measurement.floor`` of the ``params.yaml`` two folders above the metrics, else the
@@ -98,7 +98,9 @@ def report(metrics: str | Path, seed_sets: list[str | Path] = ()) -> dict:
             name = _run_name(other, folder.name)
             if name in runs:
                 name = f"{name} ({folder})"
-            runs[name] = verdicts(other, floor=floor)
+            # its search (``search.json`` beside it, where kept) votes too; the scaling grid never
+            # does: the grid has its own seeds, so every seed set shares the main run's
+            runs[name] = verdicts(other, search=_read_json(path.parent / "search.json"), floor=floor)
         out["seed_sets"] = {name: {"instrument": r["instrument"],
                                    "verdicts": {n: v["verdict"] for n, v in r["verdicts"].items()},
                                    "read_without_floor": [n for n, v in r["verdicts"].items()

@@ -262,12 +262,20 @@ def test_cli_names_the_metrics_as_the_reader_would_type_them(tmp_path):
     assert "(from params.yaml)" in _cli("--metrics", str(SEED_SET)).stdout
 
 
-def test_cli_with_a_second_seed_set():
+def test_cli_with_a_second_seed_set(tmp_path):
     shown = _cli("--seed-set", str(SEED_SET))
     assert shown.returncode == 0, shown.stderr
     r = json.loads(_cli("--seed-set", str(SEED_SET), "--json").stdout)
     assert set(r["seed_sets"]) == {"seeds 0,1,2", "seeds 3,4,5"}
     assert r["combined"]["scaling"] == r["verdicts"]["scaling"]["verdict"]  # the seed set has no grid: no vote
+    # its search.json votes: the seed set's own reading of it; without the file, no vote
+    own = verdicts(json.loads((SEED_SET / "evaluation.json").read_text()),
+                   search=json.loads((SEED_SET / "search.json").read_text()), floor=r["instrument"]["floor"])
+    assert r["seed_sets"]["seeds 3,4,5"]["verdicts"]["search"] == own["verdicts"]["search"]["verdict"] != "n/a"
+    shutil.copy(SEED_SET / "evaluation.json", tmp_path / "evaluation.json")
+    alone = json.loads(_cli("--seed-set", str(tmp_path), "--json").stdout)
+    assert alone["seed_sets"]["seeds 3,4,5"]["verdicts"]["search"] == "n/a"
+    assert alone["combined"]["search"] == r["verdicts"]["search"]["verdict"]
     assert max(len(line) for line in shown.stdout.splitlines()) <= WIDTH
     assert "combined" in shown.stdout
 
