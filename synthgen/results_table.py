@@ -10,7 +10,8 @@ test, and pass@1 per split over all test functions and over those without and wi
 twin in training.  ``--seed-set DIR`` (repeatable) adds runs of other training seeds (a
 folder holding their ``evaluation.json``, e.g. ``reports/seed_sets/seeds_3_4_5``, and
 their ``search.json`` where kept): their verdicts are shown beside the main run's and
-combined (two runs that read a verdict differently make it unresolved).  ``--json`` prints the same figures as JSON.
+combined (two runs that read a verdict differently make it unresolved).  ``--json``
+prints the same figures as JSON.
 
 The floor is the one the run recorded (``headline.json``'s ``floor``), else
 ``measurement.floor`` of the ``params.yaml`` two folders above the metrics, else the
