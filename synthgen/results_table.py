@@ -146,7 +146,10 @@ def _short(text: str, width: int) -> str:
 
 
 def _shown(path: str) -> str:
-    """A path as the reader would type it: relative to the working directory when inside it."""
+    """A path as the reader would type it: an absolute one inside the working directory
+    relative to it; anything else (a relative path, a note such as "headline.json") as is."""
+    if not Path(path).is_absolute():
+        return path
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
