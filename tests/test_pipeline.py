@@ -155,13 +155,34 @@ def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
     assert "up to date" in _run(["dvc", "status"], smoke_repo).stdout
 
 
+def _workers_exited(repo: Path) -> bool | None:
+    """Whether every queue worker has exited, read from the files in which the workers'
+    process manager (dvc-task) records each one's pid and, once it has exited, its return
+    code; None where there is no such file (not started yet, or a DVC that keeps them
+    elsewhere): then only ``dvc queue status`` can tell."""
+    infos = list((repo / ".dvc" / "tmp" / "exps" / "celery").glob("dvc-exp-worker-*.json"))
+    if not infos:
+        return None
+    try:
+        return all(json.loads(info.read_text()).get("returncode") is not None for info in infos)
+    except (OSError, ValueError):  # one being rewritten
+        return False
+
+
 def _queue_settled(repo: Path, timeout: float) -> str:
-    """``dvc queue status`` once no task is queued or running and no worker is left; asked
-    every 5 s (each call starts DVC and celery: about 0.6 CPU-seconds taken from the
-    units it waits for)."""
+    """``dvc queue status`` once no task is queued or running and no worker is left. While a
+    worker's file says it runs, only that file is read (every second); DVC is asked once
+    they have all exited, or every 10 s where they cannot be read (each call starts DVC and
+    celery: about 0.6 CPU-seconds taken from the units it waits for)."""
     deadline = time.monotonic() + timeout
+    asked = time.monotonic()
     while True:
-        time.sleep(5)
+        time.sleep(1)
+        exited = _workers_exited(repo)
+        if exited is False or (exited is None and time.monotonic() - asked < 10):
+            if time.monotonic() <= deadline:
+                continue
+        asked = time.monotonic()
         status = _run(["dvc", "queue", "status"], repo).stdout
         settled = not re.search(r"\b(Queued|Running)\b", status) and "0 active, 0 idle" in status
         if settled or time.monotonic() > deadline:
