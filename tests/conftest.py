@@ -248,18 +248,39 @@ def smoke_splits_copy(_smoke_splits, tmp_path) -> Path:
     return copy_of_smoke_run(_smoke_splits, tmp_path / "smoke")
 
 
+def _seconds(item) -> float:
+    """A test's rough cost for the order below: ``@pytest.mark.slow(seconds=N)``'s N (a
+    scheduling hint, measured on two busy cores; 0 for a test without one)."""
+    marker = item.get_closest_marker("slow")
+    return float(marker.kwargs.get("seconds", 0)) if marker else 0.0
+
+
 def pytest_collection_modifyitems(config, items):
     """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which hands each worker
-    one half of the list and lets an idle worker take the tail of the other's queue: one
-    test of the smoke run first (its worker builds the run, the suite's longest step),
-    then the other tests of the smoke run (ready once it is built), then the unit tests,
-    and the tests that need only the smoke run's data stages (the queue and calibration
-    tests) last. The second worker starts on unit tests, runs those while the smoke run
-    builds, and then takes the first worker's unit tests; neither waits for the other."""
+    one half of the list and lets an idle worker take the back half of the other's queue:
+
+    0. one test of the smoke run (its worker builds the run, the suite's longest step);
+    1. the other tests of the smoke run (ready once it is built);
+    2. the slow unit tests, the longest first;
+    3. the other unit tests;
+    4. the tests that need only the smoke run's data stages (the queue and calibration tests).
+
+    The second worker starts on the fast unit tests, then the tests of step 4, while the
+    first builds; then it takes the fast tests from the back of the first's queue, and the
+    two meet among the shortest of the slow ones: neither waits for the other at the end
+    behind a long test (a 10-second test there is 10 seconds of one idle core)."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
     rank = {}
     for i, (item, names) in enumerate(zip(items, uses)):
-        rank[id(item)] = (0 if build and i == build[0] else 1 if "_smoke_build" in names
-                          else 3 if "_smoke_splits" in names else 2)
-    items.sort(key=lambda item: rank[id(item)])
+        if build and i == build[0]:
+            rank[id(item)] = (0, 0.0)
+        elif "_smoke_build" in names:
+            rank[id(item)] = (1, 0.0)
+        elif "_smoke_splits" in names:
+            rank[id(item)] = (4, 0.0)
+        elif item.get_closest_marker("slow"):
+            rank[id(item)] = (2, -_seconds(item))
+        else:
+            rank[id(item)] = (3, 0.0)
+    items.sort(key=lambda item: rank[id(item)])  # stable: within a rank, the collection's order

@@ -52,6 +52,7 @@ def test_training_programs_are_nested_and_avoid_test_and_validation(universe, sm
         training_programs(candidates, len(candidates) + 1, 0)
 
 
+@pytest.mark.slow(seconds=3)
 def test_the_sweep_runs_reads_back_and_selects(universe, smoke_root, capsys):
     P = smoke_params()
     rows = run_sweep(universe, P, root=smoke_root, progress=False)

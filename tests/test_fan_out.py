@@ -8,6 +8,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 import yaml
 
 from synthgen.fan_out import _dvc, _take, adopt_runs, cache_dir, forget_uncached, make_workspace, units
@@ -69,6 +70,7 @@ def test_a_workspace_copies_the_files_links_the_artifacts_and_keeps_partial_runs
     assert not (ws / "stale.txt").exists()
 
 
+@pytest.mark.slow(seconds=3)
 def test_a_workspace_uses_the_cache_its_root_is_configured_with(tmp_path):
     # a clone that shares another clone's cache (`dvc cache dir --local ...`): its workers must
     # read and fill that cache, or they rerun every data stage and miss the run-cache
@@ -116,6 +118,7 @@ def _repro(path: Path, *targets: str) -> str:
     return _dvc(["repro", *targets], path, check=True, capture_output=True).stdout
 
 
+@pytest.mark.slow(seconds=10)
 def test_the_workers_lock_entries_are_taken_and_their_outputs_checked_out(tmp_path):
     # what saves the last dvc repro from restoring every per-model stage from the run-cache
     # (and rewriting the whole lock after each one)
@@ -142,6 +145,7 @@ def test_the_workers_lock_entries_are_taken_and_their_outputs_checked_out(tmp_pa
     assert "Stage 'train@c' is cached" in out and "Running stage 'train@d'" in out, out
 
 
+@pytest.mark.slow(seconds=9)
 def test_a_fresh_clone_gets_the_workers_runs_back_from_the_run_cache(tmp_path):
     # the committed dvc.lock names outputs a fresh clone's cache lacks (the log differs per
     # run); while that entry stands, dvc repro reruns the stage instead of asking the

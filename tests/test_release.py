@@ -82,6 +82,7 @@ def test_test_tasks_are_the_targets_outputs_at_their_inputs(release, universe):
         assert np.array_equal(g.evaluate(program, inputs), np.asarray(row.outputs))
 
 
+@pytest.mark.slow(seconds=3)
 def test_our_directory_hash_is_dvcs(release, tmp_path):
     """dvc_dir_md5 must give what `dvc add` records, or the release check means nothing."""
     repo = tmp_path / "repo"

@@ -102,6 +102,7 @@ def test_held_out_error_prefers_the_true_form_when_it_bends():
     assert table.loc["logistic", "aic"] < table.loc["log_linear", "aic"]
 
 
+@pytest.mark.slow(seconds=18)
 def test_bootstrap_interval_of_the_slope_covers_the_truth_at_its_nominal_rate():
     a, b, reps, confidence = -1.2, 0.12, 200, 0.9
     covered = 0

@@ -77,6 +77,7 @@ def test_a_prediction_ten_thousand_levels_deep_is_scored(toy, tmp_path, notation
     assert table["pass@1"].tolist() == [1.0 if k % 2 == 0 or negated_is_same[k] else 0.0 for k in range(len(ids))]
 
 
+@pytest.mark.slow(seconds=3)
 def test_a_wide_prediction_is_scored(toy, tmp_path):
     data, universe, ids = toy
     lines = []

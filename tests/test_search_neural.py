@@ -138,6 +138,7 @@ def constrained_logprob(model, grammar, examples, tokens):
     return total.numpy()
 
 
+@pytest.mark.slow(seconds=6)
 def test_best_first_finds_the_most_likely_consistent_program_of_the_universe(universe, model, tasks, index):
     grammar = universe.grammar
     tokens = torch.from_numpy(ProgramTokenizer.for_grammar(grammar).encode_universe(universe, np.arange(len(universe))))

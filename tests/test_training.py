@@ -24,6 +24,7 @@ def test_learning_rate_warms_up_then_decays_to_min():
     assert rates[steps] == pytest.approx(low)
 
 
+@pytest.mark.slow(seconds=5)
 def test_a_tiny_model_overfits_a_handful_of_tasks(universe, valid_ids, tmp_path):
     P = smoke_params(
         model={"encoder_layers": 1, "decoder_layers": 1, "width": 64, "heads": 4},
@@ -129,7 +130,7 @@ def test_auto_precision_is_bf16_exactly_where_the_device_has_it(universe, valid_
     assert not same("bf16", "fp32") and fingerprint("bf16") != fingerprint("fp32")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_a_compiled_run_resumes_exactly(universe, valid_ids, tmp_path):
     """``training.compile``: the compiled model shares the model's parameters, and its
     dropout draws from the generator a checkpoint restores.  One thread: inductor's

@@ -37,6 +37,7 @@ def _check_gpu_table(report: dict) -> None:
         assert row["share_of_peak"] == pytest.approx(row["tflop_s"] / peak)
 
 
+@pytest.mark.slow(seconds=9)
 def test_the_cpu_table_and_a_dry_run_of_the_gpu_table(tmp_path):
     text, report = _run(tmp_path, "--gpu-device", "cpu")
     rows = report["cpu"]["rows"]
