@@ -85,7 +85,7 @@ bench: setup
 		echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## bench-tests: a fresh clone's `make test` at BASELINE against HEAD, empty caches (about 15 minutes)
-BASELINE ?= fb26e85
+BASELINE ?= 1b60af8
 bench-tests:
 	$(PYTHON) benchmarks/test_suite.py --baseline $(BASELINE)
 
