@@ -273,14 +273,7 @@ def pytest_collection_modifyitems(config, items):
     build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
     rank = {}
     for i, (item, names) in enumerate(zip(items, uses)):
-        if build and i == build[0]:
-            rank[id(item)] = (0, 0.0)
-        elif "_smoke_build" in names:
-            rank[id(item)] = (1, 0.0)
-        elif "_smoke_splits" in names:
-            rank[id(item)] = (4, 0.0)
-        elif item.get_closest_marker("slow"):
-            rank[id(item)] = (2, -_seconds(item))
-        else:
-            rank[id(item)] = (3, 0.0)
-    items.sort(key=lambda item: rank[id(item)])  # stable: within a rank, the collection's order
+        step = (0 if build and i == build[0] else 1 if "_smoke_build" in names else 4 if "_smoke_splits" in names
+                else 2 if item.get_closest_marker("slow") else 3)
+        rank[id(item)] = (step, -_seconds(item))
+    items.sort(key=lambda item: rank[id(item)])  # stable: otherwise the collection's order

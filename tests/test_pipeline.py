@@ -178,11 +178,10 @@ def _queue_settled(repo: Path, timeout: float) -> str:
     asked = time.monotonic()
     while True:
         time.sleep(1)
-        exited = _workers_exited(repo)
-        if exited is False or (exited is None and time.monotonic() - asked < 10):
-            if time.monotonic() <= deadline:
-                continue
-        asked = time.monotonic()
+        exited, now = _workers_exited(repo), time.monotonic()
+        if (exited is False or (exited is None and now - asked < 10)) and now <= deadline:
+            continue
+        asked = now
         status = _run(["dvc", "queue", "status"], repo).stdout
         settled = not re.search(r"\b(Queued|Running)\b", status) and "0 active, 0 idle" in status
         if settled or time.monotonic() > deadline:
