@@ -148,12 +148,8 @@ def _short(text: str, width: int) -> str:
 def _shown(path: str) -> str:
     """A path as the reader would type it: an absolute one inside the working directory
     relative to it; anything else (a relative path, a note such as "headline.json") as is."""
-    if not Path(path).is_absolute():
-        return path
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return path
+    here, resolved = Path.cwd().resolve(), Path(path).resolve()
+    return str(resolved.relative_to(here)) if Path(path).is_absolute() and resolved.is_relative_to(here) else path
 
 
 def _row(left: str, middle: str, right: str = "") -> str:

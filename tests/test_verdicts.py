@@ -7,7 +7,6 @@ import contextlib
 import copy
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -225,16 +224,12 @@ def _cli(*args, cwd=ROOT, process=False) -> subprocess.CompletedProcess:
     if process:
         return subprocess.run([sys.executable, "-m", "synthgen.cli", "results", *args], cwd=cwd, capture_output=True,
                               text=True, timeout=120)
-    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
-    try:
-        os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = cli_main(["results", *args])
-            except SystemExit as exit_:  # argparse
-                code = exit_.code
-    finally:
-        os.chdir(here)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli_main(["results", *args])
+        except SystemExit as exit_:  # argparse
+            code = exit_.code
     return subprocess.CompletedProcess(["synthgen", "results", *args], code, out.getvalue(), err.getvalue())
 
 
