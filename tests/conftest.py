@@ -255,25 +255,40 @@ def _seconds(item) -> float:
     return float(marker.kwargs.get("seconds", 0)) if marker else 0.0
 
 
+WAIT_FOR_SPLITS = 20  # seconds of slow tests to run while the smoke run's data stages finish
+
+
 def pytest_collection_modifyitems(config, items):
-    """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which hands each worker
-    one half of the list and lets an idle worker take the back half of the other's queue:
+    """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which sends the first
+    worker the first half of the list and the second worker the rest, and lets an idle
+    worker take the back half of the other's queue:
 
-    0. one test of the smoke run (its worker builds the run, the suite's longest step);
-    1. the other tests of the smoke run (ready once it is built);
-    2. the slow unit tests, the longest first;
-    3. the other unit tests;
-    4. the tests that need only the smoke run's data stages (the queue and calibration tests).
+    1. one test of the smoke run: its worker builds the run, the suite's longest step;
+    2. the other tests of the smoke run, ready once it is built;
+    3. the fast tests (some 400; the halves meet among them);
+    4. slow unit tests, about ``WAIT_FOR_SPLITS`` seconds of them: the second worker has
+       run its fast tests before the first has run the smoke run's data stages;
+    5. the tests that need only those data stages (the queue and calibration tests),
+       which run beside the smoke run's per-model stages;
+    6. the other slow unit tests, the longest first.
 
-    The second worker starts on the fast unit tests, then the tests of step 4, while the
-    first builds; then it takes the fast tests from the back of the first's queue, and the
-    two meet among the shortest of the slow ones: neither waits for the other at the end
-    behind a long test (a 10-second test there is 10 seconds of one idle core)."""
+    The second worker reaches step 6 about when the first has built the smoke run; the
+    first then runs the smoke run's tests and takes the back of the second's queue, so the
+    two meet among the shortest slow tests, and neither waits for the other at the end
+    behind a long one (a 20-second test there is 20 seconds of one idle core). In a
+    profiled run the cores were idle for 13 core-seconds between the first test and the
+    last (docs/performance.md, Test suite time)."""
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
-    build = [i for i, names in enumerate(uses) if "_smoke_build" in names]
-    rank = {}
-    for i, (item, names) in enumerate(zip(items, uses)):
-        step = (0 if build and i == build[0] else 1 if "_smoke_build" in names else 4 if "_smoke_splits" in names
-                else 2 if item.get_closest_marker("slow") else 3)
-        rank[id(item)] = (step, -_seconds(item))
-    items.sort(key=lambda item: rank[id(item)])  # stable: otherwise the collection's order
+    built = [item for item, names in zip(items, uses) if "_smoke_build" in names]
+    on_splits = [item for item, names in zip(items, uses) if "_smoke_splits" in names and "_smoke_build" not in names]
+    slow = [item for item in items if item.get_closest_marker("slow") and item not in built + on_splits]
+    fast = [item for item in items if item not in built + on_splits + slow]
+    slow.sort(key=lambda item: -_seconds(item))  # stable
+    during_splits, seconds = [], 0.0
+    for item in slow:
+        if seconds + _seconds(item) <= WAIT_FOR_SPLITS:
+            during_splits.append(item)
+            seconds += _seconds(item)
+    after = [item for item in slow if item not in during_splits]
+    built[1:] = sorted(built[1:], key=lambda item: -_seconds(item))
+    items[:] = built + fast + during_splits + on_splits + after
