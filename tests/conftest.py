@@ -281,8 +281,9 @@ def pytest_collection_modifyitems(config, items):
     uses = [set(getattr(item, "fixturenames", ())) for item in items]
     built = [item for item, names in zip(items, uses) if "_smoke_build" in names]
     on_splits = [item for item, names in zip(items, uses) if "_smoke_splits" in names and "_smoke_build" not in names]
-    slow = [item for item in items if item.get_closest_marker("slow") and item not in built + on_splits]
-    fast = [item for item in items if item not in built + on_splits + slow]
+    smoke = built + on_splits
+    slow = [item for item in items if item.get_closest_marker("slow") and item not in smoke]
+    fast = [item for item in items if item not in smoke and item not in slow]
     slow.sort(key=lambda item: -_seconds(item))  # stable
     during_splits, seconds = [], 0.0
     for item in slow:
