@@ -6,6 +6,7 @@ What a stage does, in order:
    line naming the key, before any work and before any file is written;
 2. execute ``notebooks/NAME.ipynb`` with papermill, with ``notebooks/`` as working
    directory (as in JupyterLab), streaming the notebook's output (progress bars) here;
+   the kernel talks to papermill over Unix sockets in a temporary folder;
 3. move the executed copy to ``reports/notebooks/NAME.ipynb`` atomically.
 """
 
@@ -15,6 +16,7 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import yaml
 
@@ -30,6 +32,32 @@ def _parse_set(items: list[str]) -> dict:
             raise ParamsError(f"--set {item}: expected key=value")
         out[key] = yaml.safe_load(value)
     return out
+
+
+def _unix_sockets() -> bool:
+    """Whether ZeroMQ's ipc transport (Unix domain sockets) is there: not on Windows."""
+    return os.name != "nt"
+
+
+def _kernel_manager(sockets: Path) -> type:
+    """The kernel manager papermill starts the stage's kernel with: where Unix sockets exist
+    (not on Windows), the kernel talks to papermill over sockets in ``sockets``, a folder of
+    this run's own, rather than in plain text over TCP ports on localhost (of which
+    ipykernel warns at every start: "Kernel is running over TCP without encryption").
+    The folder goes with the run."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class KernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc" if _unix_sockets() else "tcp"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            return str(sockets / "kernel") if self.transport == "ipc" else "127.0.0.1"
+
+    return KernelManager
 
 
 def run(
@@ -60,27 +88,29 @@ def run(
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=target.parent)
     os.close(fd)
     try:
-        papermill.execute_notebook(
-            str(source),
-            tmp,
-            parameters={"params_path": str(root / "params.yaml"), "overrides": overrides, **(parameters or {})},
-            cwd=str(root / "notebooks"),
-            kernel_name=kernel,
-            # stream the notebook's output here as it comes: stdout (what it prints) and
-            # stderr (progress bars); papermill's log_output would drop stdout to an
-            # unconfigured logger
-            stdout_file=sys.stdout,
-            stderr_file=sys.stderr,
-            progress_bar=False,
-            # stop the kernel once the last cell has answered, rather than ask it to shut
-            # down: every cell's output and files are in by then, and a graceful shutdown
-            # spends about a second of CPU tearing down torch and matplotlib (docs/performance.md)
-            shutdown_kernel="immediate",
-            # save the executed notebook once, at the end, not after every cell: it goes to a
-            # temporary file that only the last save's bytes leave (each save validates and
-            # writes the whole notebook, figures included)
-            request_save_on_cell_execute=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="synthgen-kernel-") as sockets:
+            papermill.execute_notebook(
+                str(source),
+                tmp,
+                parameters={"params_path": str(root / "params.yaml"), "overrides": overrides, **(parameters or {})},
+                cwd=str(root / "notebooks"),
+                kernel_name=kernel,
+                kernel_manager_class=_kernel_manager(Path(sockets)),
+                # stream the notebook's output here as it comes: stdout (what it prints) and
+                # stderr (progress bars); papermill's log_output would drop stdout to an
+                # unconfigured logger
+                stdout_file=sys.stdout,
+                stderr_file=sys.stderr,
+                progress_bar=False,
+                # stop the kernel once the last cell has answered, rather than ask it to shut
+                # down: every cell's output and files are in by then, and a graceful shutdown
+                # spends about a second of CPU tearing down torch and matplotlib (docs/performance.md)
+                shutdown_kernel="immediate",
+                # save the executed notebook once, at the end, not after every cell: it goes to a
+                # temporary file that only the last save's bytes leave (each save validates and
+                # writes the whole notebook, figures included)
+                request_save_on_cell_execute=False,
+            )
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
