@@ -8,6 +8,10 @@ STAMP := $(VENV)/.synthgen-installed
 # Pinned: a CPU build of this exact release lies on the machines we run on; a looser
 # spec would pull several GB of CUDA wheels.
 TORCH := torch==2.13.0
+# The exact version of every other package the bootstrap installs (constraints on
+# pyproject.toml's ranges), so that a fresh clone gets the environment that made the
+# committed results; `make lock` resolves it afresh.
+LOCK := requirements.lock
 PROFILE ?=
 JOBS ?= 2                # workspaces running the per-model stages of `make repro` at once (1: plain dvc repro)
 
@@ -15,7 +19,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup repro release check-release test results calibrate lab bench bench-tests bench-paper bench-paper-gpu reliability profile clean-venv
+.PHONY: setup lock repro release check-release test results calibrate lab bench bench-tests bench-paper bench-paper-gpu reliability profile clean-venv
 
 setup: $(STAMP)
 
@@ -28,14 +32,26 @@ setup: $(STAMP)
 # (Expanded in the recipe only: a make that needs no install never asks pip.)
 FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5" $(if $(FIND_LINKS),,"$(TORCH)")
 	$(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python \
-		$(foreach d,$(FIND_LINKS),--find-links $(d)) -e ".[dev]" "$(TORCH)"
+		$(foreach d,$(FIND_LINKS),--find-links $(d)) --constraint $(LOCK) -e ".[dev]" "$(TORCH)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name synthgen --display-name "Python (synthgen)" >/dev/null
 	@touch $(STAMP)
 	@echo "synthgen: environment ready in $(VENV)"
+
+## lock: requirements.lock resolved afresh from pyproject.toml (PyPI's newest versions that its ranges
+## admit; torch left out: TORCH pins it). Where the machine keeps torch's CPU build (find-links), torch
+## resolves to it and its CUDA packages stay out of the file. Then `make test`, and rerun what the new
+## versions change.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+	@printf '%s\n' "$(TORCH)" > $(VENV)/torch-pin.txt
+	$(BIN)/python -m uv pip compile --quiet --python $(BIN)/python pyproject.toml --extra dev \
+		$(foreach d,$(FIND_LINKS),--find-links $(d)) --constraint $(VENV)/torch-pin.txt --no-emit-package torch \
+		--annotation-style line --custom-compile-command "make lock" --upgrade -o $(LOCK)
 
 ## repro: run the whole study (dvc repro, the per-model stages on JOBS workspaces at once:
 ## synthgen/fan_out.py); PROFILE=smoke|default|paper switches profile first

@@ -1,4 +1,5 @@
-"""environment.yml (conda) and pyproject.toml (pip) list the same dependencies."""
+"""environment.yml (conda) and pyproject.toml (pip) list the same dependencies, and
+requirements.lock pins a version of each that pyproject.toml admits."""
 
 from __future__ import annotations
 
@@ -51,3 +52,31 @@ def test_dvc_parses_yaml_with_libyaml():
     from ruamel.yaml.main import CParser
 
     assert CParser is not None and YAML(typ="safe").Parser is CParser
+
+
+def test_the_lock_pins_a_version_of_every_dependency_within_its_range():
+    """requirements.lock (`make lock`) holds the exact versions the bootstrap installs: one pin
+    per package, for every dependency of pyproject.toml inside the range it asks for, and no
+    torch (the Makefile's TORCH pins it). An edit of pyproject.toml's list without a new lock
+    fails here."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    pins: dict[str, Version] = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==" and canonicalize_name(req.name) not in pins, line
+            pins[canonicalize_name(req.name)] = Version(spec.version)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "torch" not in pins
+    for text in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        if name == "torch":
+            continue
+        assert name in pins, f"{name}: not in requirements.lock (run `make lock`)"
+        assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {req.specifier} (run `make lock`)"
