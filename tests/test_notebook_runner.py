@@ -20,9 +20,9 @@ def _repository(root, source: str) -> None:
     (root / "dvc.yaml").write_text("stages: {}\n")
     shutil.copy(ROOT / "params.yaml", root / "params.yaml")
     cells = [
-        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
-         "source": "params_path = None\noverrides = {}"},
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": source},
+        {"cell_type": "code", "id": "parameters", "metadata": {"tags": ["parameters"]}, "execution_count": None,
+         "outputs": [], "source": "params_path = None\noverrides = {}"},
+        {"cell_type": "code", "id": "probe", "metadata": {}, "execution_count": None, "outputs": [], "source": source},
     ]
     nb = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
     (root / "notebooks" / "probe.ipynb").write_text(json.dumps(nb))
