@@ -19,7 +19,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup lock repro release check-release test results calibrate lab bench bench-tests bench-paper bench-paper-gpu reliability profile clean-venv
+.PHONY: setup lock repro release check-release test results calibrate lab bench bench-tests bench-repro bench-paper bench-paper-gpu reliability profile clean-venv
 
 setup: $(STAMP)
 
@@ -97,13 +97,18 @@ lab: setup
 
 ## bench: the performance benchmarks (tables with baselines and ratios)
 bench: setup
-	@for b in benchmarks/*.py; do case $$b in benchmarks/paper_*|benchmarks/reliability.py|benchmarks/test_suite.py) continue;; esac; \
+	@for b in benchmarks/*.py; do case $$b in benchmarks/paper_*|benchmarks/reliability.py|benchmarks/test_suite.py|benchmarks/repro_time.py) continue;; esac; \
 		echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## bench-tests: a fresh clone's `make test` at BASELINE against HEAD, empty caches (about 15 minutes)
 BASELINE ?= 1b60af8
 bench-tests:
 	$(PYTHON) benchmarks/test_suite.py --baseline $(BASELINE)
+
+## bench-repro: one uninterrupted `make repro` from a fresh clone, empty caches, timed part by part
+## against the 4-hour budget, its outputs checked against dvc.lock (hours: nothing else should run)
+bench-repro: setup
+	$(BIN)/python benchmarks/repro_time.py --out reports/repro_time
 
 ## bench-paper: peak memory of the paper profile's data stages here (tens of minutes)
 bench-paper: setup

@@ -42,8 +42,10 @@ def _timed(args: list[str], cwd: Path, env: dict, log: Path) -> tuple[float, int
     return time.monotonic() - start, proc.returncode
 
 
-def one_row(rev: str, folder: Path) -> dict:
-    """Clone at ``rev``, then time ``make setup`` and ``make test`` with empty caches."""
+def fresh_clone(rev: str, folder: Path) -> tuple[Path, str, dict]:
+    """A clone of this repository at ``rev`` in ``folder/repo``, its short commit, and the
+    environment a new machine would give it: every cache in CACHES an empty folder of its
+    own, no virtual environment on PATH."""
     repo = folder / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
     subprocess.run(["git", "checkout", "-q", rev], cwd=repo, check=True)
@@ -54,6 +56,12 @@ def one_row(rev: str, folder: Path) -> dict:
         (folder / name.lower()).mkdir()
         env[name] = str(folder / name.lower())
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
+    return repo, commit, env
+
+
+def one_row(rev: str, folder: Path) -> dict:
+    """Clone at ``rev``, then time ``make setup`` and ``make test`` with empty caches."""
+    repo, commit, env = fresh_clone(rev, folder)
     log = folder / "log.txt"
     print(f"[{rev} = {commit}] make setup ...", flush=True)
     setup_s, rc = _timed(["make", "setup"], repo, env, log)
