@@ -121,7 +121,7 @@ def _clock(seconds: float) -> str:
 def table(record: dict) -> str:
     budget = record["budget_hours"] * 3600
     rows = [f"`make repro` from a fresh clone of {record['commit']}, empty caches, one uninterrupted run: "
-            f"{record['cpu']}, {record['cores']} cores, {record['date']}, exit status {record['exit']}",
+            f"{record['cpu']}, {record['cores']} cores, started {record['date']}, exit status {record['exit']}",
             "", "| part | wall time | share |", "|---|---:|---:|"]
     for name, seconds in record["parts"].items():
         rows.append(f"| {name} | {_clock(seconds)} | {seconds / record['wall_s']:.0%} |")
@@ -157,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         log = Path(tmp) / "log.txt"
         command = ["make", "repro", f"JOBS={args.jobs}"] + ([f"PROFILE={args.profile}"] if args.profile else [])
         print(f"[{args.rev} = {commit}] {' '.join(command)} in {repo}", flush=True)
+        started = time.strftime("%Y-%m-%d %H:%M %Z")
         lines, rc, wall = run_stamped(command, repo, env, log)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         run_lock = yaml.safe_load((repo / "dvc.lock").read_text()) if (repo / "dvc.lock").exists() else {}
         record = {"rev": args.rev, "commit": commit, "profile": args.profile or "the commit's params.yaml",
-                  "cpu": cpu_model(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+                  "cpu": cpu_model(), "cores": os.cpu_count(), "date": started,
                   "exit": rc, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
                   "peak_rss_gb": usage.ru_maxrss / 2**20, "budget_hours": args.budget_hours,
                   "parts": parts(lines, wall), "stages": stage_times(lines),

@@ -75,6 +75,6 @@ def test_the_table_names_the_machine_and_the_ratio_to_the_budget():
               "parts": repro_time.parts(LOG, 1960.0), "stages": repro_time.stage_times(LOG),
               "lock": {"same": 3, "compared": 4, "differ": ["splits: artifacts/splits"]}}
     text = repro_time.table(record)
-    assert "Some CPU, 2 cores, 2026-12-07" in text and "| **total** | **0:32:40** | 0.14x the 4-hour budget |" in text
+    assert "Some CPU, 2 cores, started 2026-12-07" in text and "| **total** | **0:32:40** | 0.14x the 4-hour budget |" in text
     assert "| train | 2 | 0:09:42 | 0:09:38 – 0:09:47 |" in text
     assert "3 of 4 have the committed hash; differ: splits: artifacts/splits." in text
