@@ -4,7 +4,11 @@ requirements.lock pins a version of each that pyproject.toml admits."""
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
+from pathlib import Path
+
+import pytest
 
 import yaml
 
@@ -54,16 +58,12 @@ def test_dvc_parses_yaml_with_libyaml():
     assert CParser is not None and YAML(typ="safe").Parser is CParser
 
 
-def test_the_lock_pins_a_version_of_every_dependency_within_its_range():
-    """requirements.lock (`make lock`) holds the exact versions the bootstrap installs: one pin
-    per package, for every dependency of pyproject.toml inside the range it asks for, and no
-    torch (the Makefile's TORCH pins it). An edit of pyproject.toml's list without a new lock
-    fails here."""
+def _pins() -> dict:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
-    pins: dict[str, Version] = {}
+    pins = {}
     for line in (ROOT / "requirements.lock").read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
@@ -71,6 +71,18 @@ def test_the_lock_pins_a_version_of_every_dependency_within_its_range():
             (spec,) = req.specifier
             assert spec.operator == "==" and canonicalize_name(req.name) not in pins, line
             pins[canonicalize_name(req.name)] = Version(spec.version)
+    return pins
+
+
+def test_the_lock_pins_a_version_of_every_dependency_within_its_range():
+    """requirements.lock (`make lock`) holds the exact versions the bootstrap installs: one pin
+    per package, for every dependency of pyproject.toml inside the range it asks for, and no
+    torch (the Makefile's TORCH pins it). An edit of pyproject.toml's list without a new lock
+    fails here."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = _pins()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "torch" not in pins
     for text in project["dependencies"] + project["optional-dependencies"]["dev"]:
@@ -80,3 +92,20 @@ def test_the_lock_pins_a_version_of_every_dependency_within_its_range():
             continue
         assert name in pins, f"{name}: not in requirements.lock (run `make lock`)"
         assert req.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {req.specifier} (run `make lock`)"
+
+
+def test_the_bootstrap_installed_the_locked_versions():
+    """In the Makefile's .venv, every package of requirements.lock that is installed has the
+    locked version (a bootstrap that stopped passing the lock would fail here). Other
+    environments (conda, a virtual environment of one's own) are not checked."""
+    import importlib.metadata
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip("not the Makefile's .venv")
+    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in importlib.metadata.distributions()}
+    wrong = {name: f"{installed[name]} (locked {pin})" for name, pin in _pins().items()
+             if name in installed and installed[name] != pin}
+    assert not wrong, wrong
+    assert len(set(_pins()) & set(installed)) > 100
