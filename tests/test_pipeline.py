@@ -236,7 +236,13 @@ def queued_units(_smoke_splits, tmp_path_factory) -> Path:
                   "-S", f"training.checkpoint_every={2 * P.training.checkpoint_every}", f"evaluate@iid-{seed}"], repo)
         before = _run(["dvc", "status", "--json"], repo).stdout
         _run(["dvc", "queue", "start", "-j", "2"], repo, quiet=True)
-        status = _queue_settled(repo, timeout=600)
+        try:
+            status = _queue_settled(repo, timeout=600)
+        finally:
+            if _workers_exited(repo) is not True:
+                # interrupted (Ctrl-C), failed or timed out: the workers run detached from
+                # pytest, and would train on; stop them and their tasks
+                _run(["dvc", "queue", "stop", "--kill"], repo, check=False)
         shown = json.loads(_run(["dvc", "exp", "show", "--json"], repo).stdout)
         after = _run(["dvc", "status", "--json"], repo).stdout
 
