@@ -55,7 +55,7 @@ def _kernel_manager(sockets: Path) -> type:
 
         @default("ip")
         def _default_ip(self) -> str:
-            return str(sockets / "kernel") if self.transport == "ipc" else "127.0.0.1"
+            return str(sockets / "kernel") if self.transport == "ipc" else super()._ip_default()
 
     return KernelManager
 

@@ -52,4 +52,6 @@ def test_the_kernel_manager_uses_unix_sockets_where_there_are_any(tmp_path, monk
     monkeypatch.setattr(notebook, "_unix_sockets", lambda: unix)
     km = notebook._kernel_manager(tmp_path)(kernel_name="python3")
     assert km.transport == transport
-    assert km.ip == (str(tmp_path / "kernel") if transport == "ipc" else "127.0.0.1")
+    from jupyter_client.localinterfaces import localhost
+
+    assert km.ip == (str(tmp_path / "kernel") if transport == "ipc" else localhost())
