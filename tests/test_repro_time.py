@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-repro_time = pytest.importorskip("repro_time")
+import repro_time  # noqa: E402
 
 # make repro's output as the fan-out prints it (synthgen/fan_out.py), stamped in seconds
 LOG = [
