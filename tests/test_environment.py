@@ -105,7 +105,8 @@ def test_the_bootstrap_installed_the_locked_versions():
     if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
         pytest.skip("not the Makefile's .venv")
     installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in importlib.metadata.distributions()}
-    wrong = {name: f"{installed[name]} (locked {pin})" for name, pin in _pins().items()
+    pins = _pins()
+    wrong = {name: f"{installed[name]} (locked {pin})" for name, pin in pins.items()
              if name in installed and installed[name] != pin}
     assert not wrong, wrong
-    assert len(set(_pins()) & set(installed)) > 100
+    assert len(set(pins) & set(installed)) > 100
