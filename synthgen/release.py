@@ -328,6 +328,16 @@ def recorded_md5(dvc_file: Path) -> str:
     return outs[0]["md5"]
 
 
+def blas_kernels() -> str:
+    """The kernel sets of the BLAS libraries loaded here, as threadpoolctl reports them
+    (OpenBLAS picks one by CPU as it loads: ``Haswell`` on an AVX2 CPU, for example)."""
+    from threadpoolctl import threadpool_info
+
+    found = sorted({f"{i['internal_api']} {i.get('architecture') or '?'}" for i in threadpool_info()
+                    if i.get("user_api") == "blas"})
+    return ", ".join(found) or "no BLAS loaded"
+
+
 def check_release(root: Path, params: Params, log=print) -> list[str]:
     """Rebuild the benchmark from ``root/artifacts`` in a temporary folder and compare it
     with ``root/data`` (and that folder with its manifest) if present, and with the hash
@@ -350,6 +360,9 @@ def check_release(root: Path, params: Params, log=print) -> list[str]:
             log(f"data.dvc records:               {recorded}")
             if recorded != fresh_md5:
                 problems.append(f"data.dvc records {recorded}, a fresh build hashes to {fresh_md5}")
+                problems.append(f"the spaces and splits are bit for bit only on the BLAS kernels of the run that "
+                                f"recorded data.dvc (this machine's: {blas_kernels()}); "
+                                f"docs/results.md, 'What reproduces, and how exactly'")
         else:
             problems.append("no data.dvc: the benchmark was never recorded (make repro does it)")
     return problems
