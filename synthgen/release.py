@@ -333,7 +333,8 @@ def blas_kernels() -> str:
     (OpenBLAS picks one by CPU as it loads: ``Haswell`` on an AVX2 CPU, for example)."""
     from threadpoolctl import threadpool_info
 
-    found = sorted({f"{i['internal_api']} {i.get('architecture') or '?'}" for i in threadpool_info()
+    # threadpoolctl names the kernel set of OpenBLAS and BLIS; MKL's, it does not
+    found = sorted({" ".join(filter(None, (i["internal_api"], i.get("architecture")))) for i in threadpool_info()
                     if i.get("user_api") == "blas"})
     return ", ".join(found) or "no BLAS loaded"
 
