@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -104,7 +105,12 @@ def test_the_bootstrap_installed_the_locked_versions():
 
     if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
         pytest.skip("not the Makefile's .venv")
-    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in importlib.metadata.distributions()}
+    import setuptools  # noqa: F401  as after torch's inductor has built a kernel: the case below, every time
+    # only the venv's own site-packages: an imported setuptools appends its _vendor folder,
+    # with older packaging and platformdirs, to sys.path (whether it ran first depends on the order)
+    site = sorted({sysconfig.get_paths()[key] for key in ("purelib", "platlib")})
+    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version)
+                 for d in importlib.metadata.distributions(path=site)}
     pins = _pins()
     wrong = {name: f"{installed[name]} (locked {pin})" for name, pin in pins.items()
              if name in installed and installed[name] != pin}
