@@ -2,7 +2,8 @@
 batches on the device (issue 15), on this CPU, and the paper model on a GPU if there is one.
 
     python benchmarks/training.py [--params params.yaml] [--repeats 7] [--steps 10]
-                                  [--gpu-profile paper] [--gpu-device cuda] [--json FILE]
+                                  [--dtypes fp32,bf16] [--gpu-profile paper] [--gpu-device cuda]
+                                  [--json FILE]
 
 **CPU table** (the params' model, batch and threads; a training set of
 ``splits.train_size`` programs, as a split gives).  Rows:
@@ -21,6 +22,9 @@ batches on the device (issue 15), on this CPU, and the paper model on a GPU if t
 - ``decoder-only fp32|bf16``: the alternative architecture at about equal parameters
   (examples as a prefix with a prefix-LM mask), trained by the new loop;
 - ``batch draw, host|device``: a step's batch alone, by either path.
+
+``--dtypes fp32`` leaves out the bf16 rows: on a CPU without bf16 instructions torch
+emulates bf16, and those rows then take most of the script's time.
 
 **GPU table** (when CUDA is available; ``--gpu-device cpu`` dry-runs it on a small
 profile): the ``--gpu-profile`` model (the paper's: 6+6 layers, width 512, batch 512,
@@ -218,7 +222,10 @@ def ratio_line(label: str, new: list[float], old: list[float]) -> str:
             f"{min(paired):.2f}-{max(paired):.2f}x over the rounds (median {np.median(paired):.2f}x)")
 
 
-def cpu_table(P: Params, repeats: int, steps: int, peak_size: int) -> dict:
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def cpu_table(P: Params, repeats: int, steps: int, peak_size: int, dtype_names=tuple(DTYPES)) -> dict:
     torch.set_num_threads(P.training.threads)
     device = torch.device("cpu")
     universe = enumerate_universe(Grammar.from_params(P.grammar))
@@ -238,7 +245,7 @@ def cpu_table(P: Params, repeats: int, steps: int, peak_size: int) -> dict:
     gemm_flops = sum(3 * 2 * m * k * n for m, k, n in shapes)
     alt_flops_task = 3 * alt.forward_flops_per_task(cfg)
 
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    dtypes = {d: DTYPES[d] for d in dtype_names}
     peak = {d: f"matmul {peak_size}x{peak_size} {d}" for d in dtypes}
     trials, tasks_per_trial, flops_per_trial = {}, {}, {}
     for d, dtype in dtypes.items():
@@ -338,12 +345,22 @@ def gpu_table(profile: str, device: torch.device, repeats: int, steps: int, peak
     return {"device": name, "profile": profile, "rows": rows, "flops_per_task": flops_task}
 
 
+def _dtype_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [n for n in names if n not in DTYPES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: a comma-separated list of {', '.join(DTYPES)}")
+    return names
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default="params.yaml", help="the CPU table's params")
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds")
     ap.add_argument("--steps", type=int, default=10, help="training steps per trial")
     ap.add_argument("--peak-size", type=int, default=1024, help="the CPU peak's square matmul")
+    ap.add_argument("--dtypes", type=_dtype_list, default=tuple(DTYPES),
+                    help="the CPU table's precisions, comma-separated (default: fp32,bf16)")
     ap.add_argument("--skip-cpu", action="store_true", help="only the GPU table")
     ap.add_argument("--gpu-profile", default="paper", help="profile of the GPU table's model and universe")
     ap.add_argument("--gpu-device", default="cuda" if torch.cuda.is_available() else None,
@@ -355,7 +372,7 @@ def main() -> None:
     args = ap.parse_args()
     report = {"torch": torch.__version__}
     if not args.skip_cpu:
-        report["cpu"] = cpu_table(load_params(args.params), args.repeats, args.steps, args.peak_size)
+        report["cpu"] = cpu_table(load_params(args.params), args.repeats, args.steps, args.peak_size, args.dtypes)
     if args.gpu_device is not None:
         print()
         report["gpu"] = gpu_table(args.gpu_profile, torch.device(args.gpu_device), args.repeats, args.gpu_steps,

@@ -8,8 +8,10 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from tests.conftest import ROOT
+from synthgen.params import validate_params
 from synthgen.profiles import profile_text
 
 SCRIPT = ROOT / "benchmarks" / "training.py"
@@ -50,6 +52,26 @@ def test_the_cpu_table_and_a_dry_run_of_the_gpu_table(tmp_path):
         assert f"new loop / old loop, {d}:" in text
     _check_gpu_table(report["gpu"])
     assert "target >= 35% on an H200-class GPU" in text
+
+
+def test_dtypes_leaves_out_the_bf16_rows(tmp_path, capsys):
+    """``--dtypes fp32`` (a CPU that only emulates bf16): no bf16 row, trial or ratio; a
+    name outside fp32 and bf16 is refused."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import training as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert bench._dtype_list("fp32") == ("fp32",)
+    assert bench._dtype_list(" bf16, fp32 ,bf16") == ("bf16", "fp32")
+    for bad in ("fp16", "", "fp32,int8"):
+        with pytest.raises(Exception, match="comma-separated list of fp32, bf16"):
+            bench._dtype_list(bad)
+    P = validate_params(yaml.safe_load(profile_text(ROOT, "smoke")))
+    report = bench.cpu_table(P, repeats=1, steps=1, peak_size=32, dtype_names=("fp32",))
+    assert not [k for k in report["rows"] if "bf16" in k] and "new loop fp32" in report["rows"]
+    assert set(report["ratios"]) == {"fp32"}
+    assert "bf16" not in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
