@@ -135,6 +135,29 @@ def test_committed_lock_records_only_stages_of_the_pipeline():
     assert not stale, sorted(stale)
 
 
+# the stage outputs' folders in reports/ that git tracks, and what else writes there: `make
+# calibrate` (notebook 09, outside the pipeline) and the benchmarks' records (reports/ablations,
+# reports/seed_sets, ...), which are not stage outputs
+STAGE_REPORTS = ("reports/figures/", "reports/metrics/", "reports/scaling/")
+NOT_A_STAGE = ("reports/figures/09_calibration/",)
+
+
+def test_committed_reports_are_what_the_stages_write():
+    """Every file git tracks under the stage outputs' folders of reports/ is an output of a
+    stage of the committed dvc.lock (or inside one): a file an earlier pipeline wrote, whose
+    stage has since gone or been renamed, would sit beside the current results and read as
+    one of them."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = _run(["git", "ls-files", "--", *STAGE_REPORTS], ROOT).stdout.split()
+    assert tracked, "git lists no file under " + ", ".join(STAGE_REPORTS)
+    outs = {out["path"] for stage in yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"].values()
+            for out in stage.get("outs", [])}
+    stray = [f for f in tracked if Path(f).name != ".gitignore" and not f.startswith(NOT_A_STAGE)
+             and not any(f == out or f.startswith(out.rstrip("/") + "/") for out in outs)]
+    assert not stray, stray
+
+
 def test_changing_the_seed_list_reruns_only_what_depends_on_it(smoke_repo):
     """A seed added to the list: its models and evaluations and the stages that aggregate
     over seeds are out of date; the models of the seeds there before are not."""
