@@ -2,6 +2,7 @@
 CPU (the CUDA-only parts, timing on a GPU against its bf16 peak, run where there is one).
 Only the tables' shape and arithmetic are checked here, never a time."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_the_cpu_table_and_a_dry_run_of_the_gpu_table(tmp_path):
     assert "target >= 35% on an H200-class GPU" in text
 
 
-def test_dtypes_leaves_out_the_bf16_rows(tmp_path, capsys):
+def test_dtypes_leaves_out_the_bf16_rows(capsys):
     """``--dtypes fp32`` (a CPU that only emulates bf16): no bf16 row, trial or ratio; a
     name outside fp32 and bf16 is refused."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -65,7 +66,7 @@ def test_dtypes_leaves_out_the_bf16_rows(tmp_path, capsys):
     assert bench._dtype_list("fp32") == ("fp32",)
     assert bench._dtype_list(" bf16, fp32 ,bf16") == ("bf16", "fp32")
     for bad in ("fp16", "", "fp32,int8"):
-        with pytest.raises(Exception, match="comma-separated list of fp32, bf16"):
+        with pytest.raises(argparse.ArgumentTypeError, match="comma-separated list of fp32, bf16"):
             bench._dtype_list(bad)
     P = validate_params(yaml.safe_load(profile_text(ROOT, "smoke")))
     report = bench.cpu_table(P, repeats=1, steps=1, peak_size=32, dtype_names=("fp32",))
