@@ -8,6 +8,9 @@ STAMP := $(VENV)/.synthgen-installed
 # Pinned: a CPU build of this exact release lies on the machines we run on; a looser
 # spec would pull several GB of CUDA wheels.
 TORCH := torch==2.13.0
+# The installer, pinned too: the bootstrap resolves and installs with it, so another
+# release could install differently; `make lock` uses the same one.
+UV := uv==0.13.9
 # The exact version of every other package the bootstrap installs (constraints on
 # pyproject.toml's ranges), so that a fresh clone gets the environment that made the
 # committed results; `make lock` resolves it afresh.
@@ -34,7 +37,7 @@ FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.f
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5" $(if $(FIND_LINKS),,"$(TORCH)")
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(UV)" $(if $(FIND_LINKS),,"$(TORCH)")
 	$(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python \
 		$(foreach d,$(FIND_LINKS),--find-links $(d)) --constraint $(LOCK) -e ".[dev]" "$(TORCH)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name synthgen --display-name "Python (synthgen)" >/dev/null
@@ -47,7 +50,7 @@ $(STAMP): pyproject.toml $(LOCK)
 ## versions change.
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(UV)"
 	@printf '%s\n' "$(TORCH)" > $(VENV)/torch-pin.txt
 	$(BIN)/python -m uv pip compile --quiet --python $(BIN)/python pyproject.toml --extra dev \
 		$(foreach d,$(FIND_LINKS),--find-links $(d)) --constraint $(VENV)/torch-pin.txt --no-emit-package torch \

@@ -49,6 +49,20 @@ def test_bootstrap_pins_torch():
     assert "torch==2.13.0" in makefile
 
 
+def test_bootstrap_pins_its_installer():
+    """The bootstrap and `make lock` install one release of uv, the one this .venv holds."""
+    import importlib.metadata
+
+    makefile = (ROOT / "Makefile").read_text()
+    pin = re.search(r"^UV := uv==(\S+)$", makefile, re.M)
+    assert pin and makefile.count('pip install --quiet --disable-pip-version-check "$(UV)"') == 2
+    try:
+        installed = importlib.metadata.version("uv")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("no uv here: not the Makefile's .venv")
+    assert installed == pin.group(1)
+
+
 def test_dvc_parses_yaml_with_libyaml():
     """DVC reads params.yaml (and dvc.yaml, dvc.lock) with ruamel's safe loader once per stage
     it checks; ruamel.yaml 0.19 installs no C parser of its own, and the pure-Python one
