@@ -360,10 +360,10 @@ def check_release(root: Path, params: Params, log=print) -> list[str]:
             recorded = recorded_md5(dvc_file)
             log(f"data.dvc records:               {recorded}")
             if recorded != fresh_md5:
-                problems.append(f"data.dvc records {recorded}, a fresh build hashes to {fresh_md5}")
-                problems.append(f"the spaces and splits are bit for bit only on the BLAS kernels of the run that "
-                                f"recorded data.dvc (this machine's: {blas_kernels()}); "
-                                f"docs/results.md, 'What reproduces, and how exactly'")
+                # one problem, with its likeliest cause beside it (advice, not a second problem)
+                problems.append(f"data.dvc records {recorded}, a fresh build hashes to {fresh_md5}; the spaces and "
+                                f"splits are bit for bit only on the BLAS kernels of the run that recorded data.dvc "
+                                f"(this machine's: {blas_kernels()}; docs/results.md, 'What reproduces, and how exactly')")
         else:
             problems.append("no data.dvc: the benchmark was never recorded (make repro does it)")
     return problems
