@@ -35,6 +35,14 @@ def trained_seeds(root: Path, split: str, seeds) -> list[int]:
     return [s for s in seeds if evaluation_path(split, s, root).is_file()]
 
 
+def minus_random(outcomes: pd.DataFrame, split: str, P) -> dict:
+    """``split`` minus density_random's pass@1, raw and matched to iid's mix (the outcomes
+    hold iid's for the mix): the pipeline's paired difference, by how."""
+    weights = matched_weights(reference_mix(outcomes, P), labels_of(outcomes, "density_random", P))
+    return {how: difference(estimate(outcomes, split, P, "pass@1", w), estimate(outcomes, "density_random", P, "pass@1", w))
+            for how, w in (("raw", None), ("matched", weights))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("workspace", type=Path)
@@ -57,9 +65,7 @@ def main() -> None:
         per_seed = by_seed(outcomes, [split, "density_random"]).round(3)
         print(f"{split}, seeds {seeds}: pass@1 per seed {per_seed.loc[split].tolist()}, random "
               f"{per_seed.loc['density_random'].tolist()}; committed {list(committed['splits'][split]['per_seed'].values())}")
-        weights = matched_weights(reference_mix(outcomes, P), labels_of(outcomes, "density_random", P))
-        for how, w in (("raw", None), ("matched", weights)):
-            d = difference(estimate(outcomes, split, P, "pass@1", w), estimate(outcomes, "density_random", P, "pass@1", w))
+        for how, d in minus_random(outcomes, split, P).items():
             lo, hi = d.interval(P.evaluation.confidence)
             c = committed["density"][f"{split}_minus_random"][how]
             print(f"  {split} - random, {how}: here {d.estimate:+.4f} [{lo:+.4f}, {hi:+.4f}]; committed "

@@ -40,12 +40,12 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # noqa: E402
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # noqa: E402
 
 import synthgen.splits as splits_module  # noqa: E402
 from synthgen.params import load_params  # noqa: E402
-from synthgen.paths import evaluation_path  # noqa: E402
-from synthgen.results import by_seed, difference, estimate, labels_of, load_outcomes, matched_weights, reference_mix  # noqa: E402
+from cross_cpu import minus_random, trained_seeds  # noqa: E402
+from synthgen.results import by_seed, load_outcomes  # noqa: E402
 from synthgen.seeding import rng_for  # noqa: E402
 from synthgen.split_files import DENSITY_SPLITS, read_split, write_split  # noqa: E402
 from synthgen.splits import DensityFamily, candidate_pool, draw_validation, load_split_inputs  # noqa: E402
@@ -124,14 +124,13 @@ def cmd_compare(workspaces: list[Path]) -> None:
     iid = load_outcomes(universe, P, ["iid"], seeds=[0], root=roots[0])
     frames = []
     for d, r in enumerate(roots):
-        have = [s for s in DENSITY_SPLITS if evaluation_path(s, d, r).is_file()]
+        have = [s for s in DENSITY_SPLITS if trained_seeds(r, s, [d])]
         if have:
             frames.append(load_outcomes(universe, P, have, seeds=[d], root=r))
     drawn = pd.concat([iid, *frames], ignore_index=True)
-    protocol = [s for s in P.seeds if evaluation_path("density_random", s, roots[0]).is_file()]
-    study = pd.concat([iid, load_outcomes(universe, P, [s for s in DENSITY_SPLITS if all(
-        evaluation_path(s, k, roots[0]).is_file() for k in protocol)], seeds=protocol, root=roots[0])],
-        ignore_index=True)
+    protocol = trained_seeds(roots[0], "density_random", P.seeds)
+    complete = [s for s in DENSITY_SPLITS if trained_seeds(roots[0], s, protocol) == protocol]
+    study = pd.concat([iid, load_outcomes(universe, P, complete, seeds=protocol, root=roots[0])], ignore_index=True)
     present = [s for s in DENSITY_SPLITS if s in set(drawn.split)]
     print("greedy pass@1 per draw (draw d trained with seed d):")
     print(by_seed(drawn, present).round(3).to_string(), "\n")
@@ -139,13 +138,10 @@ def cmd_compare(workspaces: list[Path]) -> None:
     print(by_seed(study, [s for s in DENSITY_SPLITS if s in set(study.split)]).round(3).to_string(), "\n")
     rows = []
     for name, outcomes in ((f"{len(roots)} draws x 1 seed each", drawn), (f"1 draw x seeds {protocol}", study)):
-        weights = matched_weights(reference_mix(outcomes, P), labels_of(outcomes, "density_random", P))
         for split in DENSITY_SPLITS[1:]:
             if split not in set(outcomes.split):
                 continue
-            for how, w in (("raw", None), ("matched", weights)):
-                diff = difference(estimate(outcomes, split, P, "pass@1", w),
-                                  estimate(outcomes, "density_random", P, "pass@1", w))
+            for how, diff in minus_random(outcomes, split, P).items():
                 lo, hi = diff.interval(conf)
                 rows.append({"design": name, "comparison": f"{split.removeprefix('density_')} - random", "how": how,
                              "estimate": round(diff.estimate, 4), "ci": f"[{lo:+.4f}, {hi:+.4f}]"})
