@@ -98,10 +98,11 @@ calibrate: setup
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
-## bench: the performance benchmarks (tables with baselines and ratios)
+## bench: the speed benchmarks, each a table with a baseline measured in the same run and the ratio (the
+## other scripts of benchmarks/ are checks and studies that take arguments or hours: see their docstrings)
+BENCHES := enumeration example_encoding fan_out search spaces training
 bench: setup
-	@for b in benchmarks/*.py; do case $$b in benchmarks/paper_*|benchmarks/reliability.py|benchmarks/test_suite.py|benchmarks/repro_time.py) continue;; esac; \
-		echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(BENCHES); do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 ## bench-tests: a fresh clone's `make test` at BASELINE against HEAD, empty caches (about 15 minutes)
 BASELINE ?= 1b60af8

@@ -130,3 +130,19 @@ def test_the_bootstrap_installed_the_locked_versions():
              if name in installed and installed[name] != pin}
     assert not wrong, wrong
     assert len(set(pins) & set(installed)) > 100
+
+
+def test_make_bench_runs_the_speed_benchmarks_and_nothing_that_needs_arguments():
+    """`make bench` runs a list of scripts, each of which takes no argument it requires; the
+    checks and studies beside them (a workspace argument, a subcommand, hours) stay out."""
+    makefile = (ROOT / "Makefile").read_text()
+    listed = re.search(r"^BENCHES := (.+)$", makefile, re.M).group(1).split()
+    assert listed and "$(BENCHES)" in makefile
+    for name in listed:
+        script = ROOT / "benchmarks" / f"{name}.py"
+        assert script.is_file(), name
+        source = script.read_text()
+        assert not re.search(r"add_argument\(\"[a-z]", source), f"{name} requires a positional argument"
+        assert "add_subparsers" not in source, f"{name} requires a subcommand"
+    for name in ("cross_cpu", "sampler_draws", "blas_pin", "seed_spread", "repro_time", "test_suite"):
+        assert name not in listed
