@@ -9,7 +9,7 @@ the kernels that numpy and SciPy pick for the CPU they load on: OpenBLAS's kerne
 paths. The committed dvc.lock holds the Intel Xeon's bytes (AVX-512), and an AMD EPYC
 (Zen 3, AVX2) gives others (docs/results.md, "What reproduces, and how exactly").
 
-This clones the repository at ``--rev`` into a temporary folder and runs ``dvc repro splits``
+This clones the repository at ``--rev`` into a temporary folder (``--keep``: that folder's ``repo/``) and runs ``dvc repro splits``
 there with this checkout's .venv, alone (about 10 minutes on two cores). With ``--pin`` it
 runs them on the kernels every x86-64 CPU since 2013 has: ``OPENBLAS_CORETYPE=Haswell``
 (numpy's and SciPy's OpenBLAS) and numpy's AVX-512 code paths switched off
@@ -36,7 +36,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from repro_time import _outs  # noqa: E402
-from test_suite import cpu_model  # noqa: E402
+from test_suite import cpu_model, fresh_clone  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_STAGES = ("grammar", "enumeration", "spaces", "splits")
@@ -91,13 +91,11 @@ def main() -> None:
     if args.keep and args.keep.exists():
         sys.exit(f"blas_pin: {args.keep} exists")
     with tempfile.TemporaryDirectory(prefix="synthgen-blas-") as tmp:
-        repo = args.keep or Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-        subprocess.run(["git", "checkout", "-q", args.rev], cwd=repo, check=True)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        env = {k: v for k, v in os.environ.items() if k not in PIN and k != "SYNTHGEN_ROOT"}
-        env.update(PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(repo),  # the clone's synthgen
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        repo, commit, env = fresh_clone(args.rev, folder)  # empty caches, as a new machine has them
+        env = {k: v for k, v in env.items() if k not in PIN and k != "SYNTHGEN_ROOT"}
+        env.update(PATH=f"{python.parent}{os.pathsep}{env['PATH']}", PYTHONPATH=str(repo),  # this .venv, the clone's synthgen
                    DVC_NO_ANALYTICS="1", **(PIN if args.pin else {}))
         kernels = json.loads(subprocess.run([str(python), "-c", PROBE], cwd=repo, env=env, capture_output=True,
                                             text=True, check=True).stdout)
