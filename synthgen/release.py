@@ -329,13 +329,15 @@ def recorded_md5(dvc_file: Path) -> str:
 
 
 def blas_kernels() -> str:
-    """The kernel sets of the BLAS libraries loaded here, as threadpoolctl reports them
-    (OpenBLAS picks one by CPU as it loads: ``Haswell`` on an AVX2 CPU, for example)."""
+    """The kernel sets of the BLAS libraries loaded here and their thread counts, as
+    threadpoolctl reports them (OpenBLAS picks a kernel set by CPU as it loads, ``Haswell``
+    on an AVX2 CPU for example, and a thread per core: both change the spaces' bytes)."""
     from threadpoolctl import threadpool_info
 
     # threadpoolctl names the kernel set of OpenBLAS and BLIS; MKL's, it does not
-    found = sorted({" ".join(filter(None, (i["internal_api"], i.get("architecture")))) for i in threadpool_info()
-                    if i.get("user_api") == "blas"})
+    found = sorted({" ".join(filter(None, (i["internal_api"], i.get("architecture"))))
+                    + f" on {i['num_threads']} thread{'s' * (i['num_threads'] != 1)}"
+                    for i in threadpool_info() if i.get("user_api") == "blas"})
     return ", ".join(found) or "no BLAS loaded"
 
 
@@ -362,7 +364,7 @@ def check_release(root: Path, params: Params, log=print) -> list[str]:
             if recorded != fresh_md5:
                 # one problem, with its likeliest cause beside it (advice, not a second problem)
                 problems.append(f"data.dvc records {recorded}, a fresh build hashes to {fresh_md5}; the spaces and "
-                                f"splits are bit for bit only on the BLAS kernels of the run that recorded data.dvc "
+                                f"splits are bit for bit only on the BLAS kernels and thread count of the run that recorded data.dvc "
                                 f"(this machine's: {blas_kernels()}; docs/results.md, 'What reproduces, and how exactly')")
         else:
             problems.append("no data.dvc: the benchmark was never recorded (make repro does it)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from blas_pin import DATA_STAGES, PIN, compare, data_outs, table  # noqa: E402
+from blas_pin import DATA_STAGES, PIN, compare, data_outs, label, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +39,9 @@ def test_the_pin_names_kernels_every_x86_64_cpu_with_avx2_has():
     assert PIN["OPENBLAS_CORETYPE"] == "Haswell"
     assert "X86_V4" in PIN["NPY_DISABLE_CPU_FEATURES"].split()  # numpy's AVX-512 group
     assert "X86_V3" not in PIN["NPY_DISABLE_CPU_FEATURES"].split()  # AVX2 stays
+
+
+def test_a_recorded_run_is_labelled_by_its_cpu_its_pin_and_what_else_it_set():
+    run = {"cpu": "AMD EPYC", "vector": ["avx2"], "pinned": True, "env": {**PIN, "OMP_NUM_THREADS": "1"}}
+    assert label(run, "a.json") == "AMD EPYC (avx2), pinned, OMP_NUM_THREADS=1 (a.json)"
+    assert label({**run, "pinned": False, "env": {}}, "b.json") == "AMD EPYC (avx2), unpinned (b.json)"

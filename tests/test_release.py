@@ -108,7 +108,8 @@ def test_release_check_passes_on_a_reproduction_and_fails_on_a_difference(releas
     (problem,) = check_release(root, params, log=lambda *_: None)  # one difference, one problem
     assert problem.startswith("data.dvc records 0123456789abcdef0123456789abcdef.dir, a fresh build hashes to ")
     # it names the BLAS kernels loaded here: the bytes of the spaces depend on them
-    assert "BLAS kernels" in problem and blas_kernels() in problem and "no BLAS loaded" not in problem
+    assert "BLAS kernels and thread count" in problem and blas_kernels() in problem and "no BLAS loaded" not in problem
+    assert " thread" in blas_kernels()
 
 
 # --- scoring ------------------------------------------------------------------------
