@@ -48,17 +48,20 @@ DATA_STAGES = ("grammar", "enumeration", "spaces", "splits")
 PIN = {"OPENBLAS_CORETYPE": "Haswell", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
 PROBE = ("import json, numpy; from numpy._core._multiarray_umath import __cpu_features__ as f, __cpu_dispatch__ as d; "
          "from synthgen.release import blas_kernels; import scipy.linalg, sklearn.cluster; "
-         "from threadpoolctl import threadpool_info as t; "
+         "from threadpoolctl import threadpool_info as t; "  # blas_kernels names BLAS's threads; OpenMP's here
          "print(json.dumps({'blas': blas_kernels(), 'numpy_simd': [x for x in d if f.get(x)], "
-         "'threads': {i['user_api']: i['num_threads'] for i in t()}}))")
+         "'openmp_threads': [i['num_threads'] for i in t() if i['user_api'] == 'openmp']}))")
 
 
 def cpu_detail() -> dict:
     """The CPU's family and the vector instructions that decide the kernels (Linux)."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    field = lambda name: next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith(name)), "")  # noqa: E731
+    def field(name: str) -> str:
+        return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith(name)), "")
+
     flags = set(field("flags").split())
-    return {"family": field("cpu family"), "vector": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
+    vector = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return {"family": field("cpu family"), "vector": vector}
 
 
 def data_outs(lock: dict) -> dict[str, str]:
@@ -112,7 +115,8 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         repo, commit, env = fresh_clone(args.rev, folder)  # empty caches, as a new machine has them
         env = {k: v for k, v in env.items() if k not in PIN and k != "SYNTHGEN_ROOT"}
-        env.update({"PATH": f"{python.parent}{os.pathsep}{env['PATH']}", "PYTHONPATH": str(repo),  # this .venv, the clone's synthgen
+        # this .venv's tools, the clone's synthgen
+        env.update({"PATH": f"{python.parent}{os.pathsep}{env['PATH']}", "PYTHONPATH": str(repo),
                     "DVC_NO_ANALYTICS": "1", **stage_env})
         kernels = json.loads(subprocess.run([str(python), "-c", PROBE], cwd=repo, env=env, capture_output=True,
                                             text=True, check=True).stdout)

@@ -363,9 +363,10 @@ def check_release(root: Path, params: Params, log=print) -> list[str]:
             log(f"data.dvc records:               {recorded}")
             if recorded != fresh_md5:
                 # one problem, with its likeliest cause beside it (advice, not a second problem)
-                problems.append(f"data.dvc records {recorded}, a fresh build hashes to {fresh_md5}; the spaces and "
-                                f"splits are bit for bit only on the BLAS kernels and thread count of the run that recorded data.dvc "
-                                f"(this machine's: {blas_kernels()}; docs/results.md, 'What reproduces, and how exactly')")
+                problems.append(f"data.dvc records {recorded}, a fresh build hashes to {fresh_md5}; the spaces "
+                                f"and splits are bit for bit only on the BLAS kernels and thread count of the run "
+                                f"that recorded data.dvc (this machine's: {blas_kernels()}; docs/results.md, "
+                                f"'What reproduces, and how exactly')")
         else:
             problems.append("no data.dvc: the benchmark was never recorded (make repro does it)")
     return problems
