@@ -40,7 +40,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from repro_time import _outs  # noqa: E402
+from repro_time import lock_outputs  # noqa: E402
 from test_suite import cpu_model, fresh_clone  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def cpu_detail() -> dict:
 
 def data_outs(lock: dict) -> dict[str, str]:
     """The data stages' outputs in a dvc.lock and their hashes (executed notebooks aside)."""
-    return _outs({"stages": {s: e for s, e in lock["stages"].items() if s in DATA_STAGES}})
+    return lock_outputs({"stages": {s: e for s, e in lock["stages"].items() if s in DATA_STAGES}})
 
 
 def compare(run: dict[str, str], references: dict[str, dict[str, str]]) -> list[dict]:

@@ -97,7 +97,9 @@ def stage_times(lines: list[tuple[float, str]]) -> dict[str, list[float]]:
     return out
 
 
-def _outs(lock: dict) -> dict[str, str]:
+def lock_outputs(lock: dict) -> dict[str, str]:
+    """Every stage's outputs in a dvc.lock (executed notebooks aside: they hold timings), as
+    "stage: path" and its hash."""
     return {f"{stage}: {o['path']}": o.get("md5", "")
             for stage, entry in lock.get("stages", {}).items() for o in entry.get("outs", [])
             if not o["path"].startswith("reports/notebooks")}
@@ -106,7 +108,7 @@ def _outs(lock: dict) -> dict[str, str]:
 def compare_locks(run: dict, committed: dict) -> dict:
     """The outputs (executed notebooks aside) in both locks: how many have the same hash, and
     which differ or are in one lock only."""
-    a, b = _outs(run), _outs(committed)
+    a, b = lock_outputs(run), lock_outputs(committed)
     both = sorted(set(a) & set(b))
     return {"same": sum(a[k] == b[k] for k in both), "compared": len(both),
             "differ": [k for k in both if a[k] != b[k]], "only_in_run": sorted(set(a) - set(b)),
