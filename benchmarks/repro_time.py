@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + text)
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "log.txt").write_text(log.read_text())
+            # the clone's temporary path is this machine's, not the record's
+            (args.out / "log.txt").write_text(log.read_text().replace(str(repo), "<clone>"))
             (args.out / "timing.md").write_text(text + "\n")
             (args.out / "timing.json").write_text(json.dumps(record, indent=2) + "\n")
     return rc
