@@ -8,9 +8,10 @@ The data stages (grammar, enumeration, spaces, splits) are functions of params.y
 the floating-point kernels they run on: OpenBLAS's kernel set, which numpy and SciPy pick
 for the CPU they load on (``Haswell`` on an AVX2 CPU, ``SkylakeX`` on an AVX-512 one), numpy's
 own SIMD code paths, and the number of threads (OpenBLAS and OpenMP use every core unless
-told otherwise; OpenBLAS never more threads than cores, whatever it is asked). The committed dvc.lock holds the bytes of an Intel Xeon (AVX-512) on two
-cores; an AMD EPYC (Zen 3, AVX2) gives others, and so does the same AMD on one thread
-(docs/results.md, "What reproduces, and how exactly").
+told otherwise; OpenBLAS never more threads than cores, whatever it is asked). The
+committed dvc.lock holds the bytes of an Intel Xeon (AVX-512) on two cores; an AMD EPYC (Zen
+3, AVX2) gives others, and so does the same AMD on one thread (docs/results.md, "What
+reproduces, and how exactly").
 
 This clones the repository at ``--rev`` into a temporary folder (``--keep``: that folder's
 ``repo/``) and runs ``dvc repro splits`` there with this checkout's .venv, alone (about 10

@@ -16,8 +16,9 @@ so the run shows its progress. Then it prints:
   those of the committed dvc.lock (executed notebooks aside: they hold timings). On the CPU
   the committed run used, every one should.
 
-With --out, the stamped log (log.txt), the table (timing.md) and its figures (timing.json)
-are written there.
+With --out, the stamped log (log.txt), the table (timing.md), its figures (timing.json) and
+the run's own metrics (metrics/: on another CPU, another draw of the study to compare with
+the committed reports/metrics) are written there.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "log.txt").write_text(log.read_text().replace(str(repo), "<clone>"))
             (args.out / "timing.md").write_text(text + "\n")
             (args.out / "timing.json").write_text(json.dumps(record, indent=2) + "\n")
+            if (repo / "reports/metrics").is_dir():
+                shutil.copytree(repo / "reports/metrics", args.out / "metrics", dirs_exist_ok=True)
     return rc
 
 
