@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# TMPDIR too: torch inductor's precompiled header lies under tempfile.gettempdir()
 CACHES = ("PIP_CACHE_DIR", "UV_CACHE_DIR", "MPLCONFIGDIR", "TORCHINDUCTOR_CACHE_DIR", "TMPDIR")
 
 
