@@ -176,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + text)
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
-            # the clone's temporary path is this machine's, not the record's
-            (args.out / "log.txt").write_text(log.read_text().replace(str(repo), "<clone>"))
+            # the clone's temporary paths are this machine's, not the record's: the clone, and
+            # the folder holding it and its empty caches and TMPDIR (fresh_clone)
+            text_log = log.read_text().replace(str(repo), "<clone>").replace(str(repo.parent), "<clone>/..")
+            (args.out / "log.txt").write_text(text_log)
             (args.out / "timing.md").write_text(text + "\n")
             (args.out / "timing.json").write_text(json.dumps(record, indent=2) + "\n")
             if (repo / "reports/metrics").is_dir():
