@@ -22,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup lock repro release check-release test results calibrate lab bench bench-tests bench-repro bench-paper bench-paper-gpu reliability profile clean-venv
+.PHONY: setup lock repro release check-release test test-fast results calibrate lab bench bench-tests bench-repro bench-paper bench-paper-gpu reliability profile clean-venv
 
 setup: $(STAMP)
 
@@ -80,6 +80,11 @@ check-release: setup
 ## is built once for both, and an idle worker takes the other's queued tests (tests/conftest.py)
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist worksteal
+
+## test-fast: the tests not marked slow, for the edit-and-test loop (about a minute): no smoke pipeline,
+## no subprocess, no compile (tests/conftest.py marks every test of the smoke run slow); `make test` runs all
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not slow"
 
 ## results: the verdicts, the instrument's floor test and pass@1 per split, from reports/metrics/ (docs/terminal.md)
 results: setup

@@ -257,6 +257,16 @@ def _seconds(item) -> float:
 
 WAIT_FOR_SPLITS = 20  # seconds of slow tests to run while the smoke run's data stages finish
 
+# every fixture of the smoke profile's pipeline runs its data stages first (``_smoke_splits``)
+SMOKE_ROOT = "_smoke_splits"
+
+
+def pytest_itemcollected(item):
+    """A test of the smoke run (one that asks, through any fixture, for its data stages) is
+    slow, marked or not: ``make test-fast`` (``-m "not slow"``) never builds the run."""
+    if SMOKE_ROOT in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
+        item.add_marker(pytest.mark.slow)
+
 
 def pytest_collection_modifyitems(config, items):
     """Order for ``pytest -n 2 --dist worksteal`` (``make test``), which sends the first

@@ -13,7 +13,7 @@ import pytest
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SMOKE_ROOT
 
 CONDA_TO_PIP = {"pytorch": "torch"}
 
@@ -146,3 +146,18 @@ def test_make_bench_runs_the_speed_benchmarks_and_nothing_that_needs_arguments()
         assert "add_subparsers" not in source, f"{name} requires a subcommand"
     for name in ("cross_cpu", "sampler_draws", "blas_pin", "seed_spread", "repro_time", "test_suite"):
         assert name not in listed
+
+
+def test_make_test_fast_leaves_out_every_test_of_the_smoke_run(request):
+    """`make test-fast` selects the tests not marked slow; every test that needs the smoke
+    run (any fixture built on its data stages) is slow, whether its module marks it or not
+    (tests/conftest.py), so the fast selection never builds the pipeline. Read off the tests
+    this session collected (all of them under `make test`)."""
+    recipe = re.search(r"^test-fast:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert recipe and '-m "not slow"' in recipe.group(1)
+    items = request.session.items
+    smoke = [item for item in items if SMOKE_ROOT in getattr(item, "fixturenames", ())]
+    unmarked = [item.nodeid for item in smoke if not item.get_closest_marker("slow")]
+    assert not unmarked, unmarked
+    pipeline = [item for item in items if item.nodeid.startswith("tests/test_pipeline.py::")]
+    assert not pipeline or smoke  # the pipeline's tests are found as tests of the smoke run
