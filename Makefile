@@ -82,7 +82,7 @@ test: setup
 	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 ## test-fast: the tests not marked slow, for the edit-and-test loop (about a minute): no smoke pipeline,
-## no subprocess, no compile (tests/conftest.py marks every test of the smoke run slow); `make test` runs all
+## no compile (tests/conftest.py marks every test of the smoke run slow); `make test` runs them all
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not slow"
 
