@@ -257,14 +257,17 @@ def _seconds(item) -> float:
 
 WAIT_FOR_SPLITS = 20  # seconds of slow tests to run while the smoke run's data stages finish
 
-# every fixture of the smoke profile's pipeline runs its data stages first (``_smoke_splits``)
-SMOKE_ROOT = "_smoke_splits"
+
+def needs_smoke_run(item) -> bool:
+    """Whether a test asks, through any fixture, for the smoke run: every fixture of the smoke
+    profile's pipeline runs its data stages first (``_smoke_splits``)."""
+    return "_smoke_splits" in getattr(item, "fixturenames", ())
 
 
 def pytest_itemcollected(item):
-    """A test of the smoke run (one that asks, through any fixture, for its data stages) is
-    slow, marked or not: ``make test-fast`` (``-m "not slow"``) never builds the run."""
-    if SMOKE_ROOT in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
+    """A test of the smoke run is slow, marked or not: ``make test-fast`` (``-m "not slow"``)
+    never builds the run."""
+    if needs_smoke_run(item) and not item.get_closest_marker("slow"):
         item.add_marker(pytest.mark.slow)
 
 
@@ -288,9 +291,8 @@ def pytest_collection_modifyitems(config, items):
     behind a long one (a 20-second test there is 20 seconds of one idle core). In a
     profiled run the cores were idle for 13 core-seconds between the first test and the
     last (docs/performance.md, Test suite time)."""
-    uses = [set(getattr(item, "fixturenames", ())) for item in items]
-    built = [item for item, names in zip(items, uses) if "_smoke_build" in names]
-    on_splits = [item for item, names in zip(items, uses) if "_smoke_splits" in names and "_smoke_build" not in names]
+    built = [item for item in items if "_smoke_build" in getattr(item, "fixturenames", ())]
+    on_splits = [item for item in items if needs_smoke_run(item) and item not in built]
     smoke = built + on_splits
     slow = [item for item in items if item.get_closest_marker("slow") and item not in smoke]
     fast = [item for item in items if item not in smoke and item not in slow]

@@ -13,7 +13,7 @@ import pytest
 
 import yaml
 
-from tests.conftest import ROOT, SMOKE_ROOT
+from tests.conftest import ROOT, needs_smoke_run
 
 CONDA_TO_PIP = {"pytorch": "torch"}
 
@@ -156,7 +156,7 @@ def test_make_test_fast_leaves_out_every_test_of_the_smoke_run(request):
     recipe = re.search(r"^test-fast:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M)
     assert recipe and '-m "not slow"' in recipe.group(1)
     items = request.session.items
-    smoke = [item for item in items if SMOKE_ROOT in getattr(item, "fixturenames", ())]
+    smoke = [item for item in items if needs_smoke_run(item)]
     unmarked = [item.nodeid for item in smoke if not item.get_closest_marker("slow")]
     assert not unmarked, unmarked
     pipeline = [item for item in items if item.nodeid.startswith("tests/test_pipeline.py::")]
